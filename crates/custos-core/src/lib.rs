@@ -1,0 +1,15 @@
+//! The domain core of Custos: the vocabulary and the rules of the platform.
+//!
+//! Nothing here performs I/O, spawns tasks or knows about HTTP, SQL or JSON.
+//! Every function is deterministic, so the rules that matter to compliance
+//! (who may do what, what a valid role looks like) are tested in isolation.
+//!
+//! # Layout
+//! - [`access`]: tasks, custom roles, role manifests and effective permissions
+//!   (mParticle's Custom Access Roles model).
+//! - [`scope`]: which APIs an API credential may call.
+//! - [`ids`]: typed identifiers of tenants.
+
+pub mod access;
+pub mod ids;
+pub mod scope;

@@ -1,0 +1,12 @@
+//! Authentication and authorization, as extractors: a handler's signature
+//! states the access it needs.
+//!
+//! - [`Grant`]: a valid OAuth bearer token, and what it grants.
+//! - [`OrgAccount`]: a grant holding a scope, for the organization and account
+//!   of the path, within the organization's rate limit.
+
+mod grant;
+mod org_account;
+
+pub(crate) use grant::Grant;
+pub(crate) use org_account::{CustomRolesScope, OrgAccount};

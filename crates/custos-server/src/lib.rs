@@ -1,0 +1,54 @@
+//! The Custos platform: mParticle's HTTP APIs over a [`custos_store::Store`].
+//!
+//! # Layout
+//! - [`serve`] runs the HTTP server on a listener until a shutdown signal, then drains.
+//! - `routes/`: one module per API, each exporting `router()`; handlers are thin:
+//!   parse, call the core and the store, answer.
+//! - `auth/`: extractors that authenticate a request and state its access level
+//!   (an OAuth bearer grant with a scope, tenancy of the path).
+//! - `error`: [`ApiError`], the one place where errors become HTTP responses.
+//! - `middleware`: request ids, tracing, body limits, JSON bodies for bare errors.
+//! - [`provision`]: creation of organizations and credentials (used by the CLI too).
+//! - [`secrets`]: generation, hashing and constant-time checking of secrets.
+
+mod auth;
+pub mod config;
+mod error;
+mod middleware;
+pub mod provision;
+mod routes;
+pub mod secrets;
+mod state;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use custos_store::Store;
+use tokio::net::TcpListener;
+
+pub use config::ServeConfig;
+pub use error::ApiError;
+use state::AppState;
+
+/// The whole application, for a store and a configuration.
+pub fn app(store: Arc<dyn Store>, config: ServeConfig) -> Router {
+    let state = AppState::new(store, config);
+    let max_body_bytes = state.config.max_body_bytes;
+    let request_timeout = state.config.request_timeout;
+    middleware::wrap(routes::router().with_state(state), max_body_bytes, request_timeout)
+}
+
+/// Serves the platform on `listener` until `shutdown` completes, then stops
+/// accepting connections and waits for the requests in flight.
+pub async fn serve(
+    listener: TcpListener,
+    store: Arc<dyn Store>,
+    config: ServeConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = app(store, config);
+    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,0 +1,8 @@
+//! Integration tests: the real server on a random port, spoken to over real
+//! HTTP, once per storage backend.
+
+mod helpers;
+mod http;
+mod oauth;
+mod roles;
+mod users;

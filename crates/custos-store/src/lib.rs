@@ -1,0 +1,170 @@
+//! Custos's storage: the [`Store`] trait and its two backends.
+//!
+//! - [`sqlite`]: the embedded default, one file in the data directory, WAL mode.
+//! - [`postgres`]: the scale-out store, shared by several `custos serve` nodes.
+//!
+//! Both backends run the same SQL (see [`queries`]): the statements are written
+//! once and expanded per backend, and one conformance suite (`tests/`) runs
+//! against both. Each backend owns its migrations (`migrations/<backend>/`),
+//! applied when the store is opened.
+//!
+//! **Invariant:** the store never sees a secret. Callers hash secrets and
+//! tokens before they reach it, so no query, row or log line holds one.
+
+mod model;
+pub mod postgres;
+mod queries;
+pub mod sqlite;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use custos_core::access::{Manifest, Role};
+use custos_core::ids::{AccountId, OrgId};
+use time::OffsetDateTime;
+
+pub use model::*;
+
+/// Where the data lives.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DataSource {
+    /// A directory holding the embedded SQLite database (`custos.db`).
+    DataDir(PathBuf),
+    /// A database URL: `sqlite:PATH` or `postgres://…`.
+    Url(String),
+}
+
+impl std::fmt::Debug for DataSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DataSource::DataDir(dir) => f.debug_tuple("DataDir").field(dir).finish(),
+            // A URL may carry a password.
+            DataSource::Url(url) => f.debug_tuple("Url").field(&redact_url(url)).finish(),
+        }
+    }
+}
+
+/// The URL with any password replaced, for logs and messages.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    /// A custom role that a user holds would be deleted by a manifest upload.
+    #[error("Custom role is assigned to a user and may not be deleted: {}", .0.join(", "))]
+    RoleAssigned(Vec<String>),
+    /// No custom role of the organization nor standard role has this id.
+    #[error("role_id: no custom or standard role `{0}` exists")]
+    UnknownRole(String),
+    /// A unique value (a key, a client id) is taken.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("unsupported database URL `{0}`: expected sqlite:PATH or postgres://")]
+    UnsupportedUrl(String),
+    #[error("migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Everything the platform keeps. One implementation per backend.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Which backend this is, for logs: `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+
+    // Tenants and credentials.
+    async fn create_organization(&self, new: NewOrganization) -> StoreResult<CreatedOrganization>;
+    async fn count_organizations(&self) -> StoreResult<i64>;
+    async fn account_in_org(&self, org_id: OrgId, account_id: AccountId) -> StoreResult<bool>;
+
+    async fn create_api_credential(&self, org_id: OrgId, new: NewApiCredential) -> StoreResult<ApiCredential>;
+    async fn find_api_credential(&self, client_id: &str) -> StoreResult<Option<StoredApiCredential>>;
+    async fn list_api_credentials(&self, org_id: OrgId) -> StoreResult<Vec<ApiCredential>>;
+    /// Deletes a credential and every token issued to it. Returns whether it existed.
+    async fn delete_api_credential(&self, client_id: &str) -> StoreResult<bool>;
+
+    // OAuth access tokens, by the SHA-256 of the token.
+    async fn insert_access_token(&self, token_hash: &str, credential_id: i64, expires_at: OffsetDateTime) -> StoreResult<()>;
+    /// The grant behind an unexpired token.
+    async fn find_access_token(&self, token_hash: &str, now: OffsetDateTime) -> StoreResult<Option<TokenGrant>>;
+    async fn delete_expired_access_tokens(&self, now: OffsetDateTime) -> StoreResult<u64>;
+
+    // Custom access roles.
+    async fn role_manifest(&self, org_id: OrgId) -> StoreResult<StoredManifest>;
+    /// Replaces the organization's whole manifest atomically, serialized with
+    /// every other manifest or assignment change of the organization.
+    /// Fails with [`StoreError::RoleAssigned`] if it would delete an assigned role.
+    async fn replace_role_manifest(
+        &self,
+        org_id: OrgId,
+        manifest: &Manifest,
+        modified_by: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<StoredManifest>;
+    async fn find_custom_role(&self, org_id: OrgId, role_id: &str) -> StoreResult<Option<Role>>;
+
+    // Users and their roles.
+    /// Assigns a role: the organization's custom role of that id if there is
+    /// one, else the standard role of that id, else [`StoreError::UnknownRole`].
+    async fn assign_user_role(&self, org_id: OrgId, email: &str, role_id: &str, now: OffsetDateTime) -> StoreResult<UserRole>;
+    async fn list_users(&self, org_id: OrgId) -> StoreResult<Vec<UserRole>>;
+    async fn remove_user(&self, org_id: OrgId, email: &str) -> StoreResult<bool>;
+}
+
+/// Opens (creating if needed) the store and applies pending migrations.
+pub async fn open(source: &DataSource) -> StoreResult<Arc<dyn Store>> {
+    match source {
+        DataSource::DataDir(dir) => {
+            std::fs::create_dir_all(dir)?;
+            Ok(Arc::new(sqlite::SqliteStore::open_file(&dir.join("custos.db")).await?))
+        }
+        DataSource::Url(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            Ok(Arc::new(postgres::PostgresStore::connect(url).await?))
+        }
+        DataSource::Url(url) if url.starts_with("sqlite:") => {
+            let path = url.trim_start_matches("sqlite:").trim_start_matches("//");
+            let path = path.split('?').next().unwrap_or_default();
+            if path.is_empty() {
+                return Err(StoreError::UnsupportedUrl(url.clone()));
+            }
+            let path = PathBuf::from(path);
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent)?;
+            }
+            Ok(Arc::new(sqlite::SqliteStore::open_file(&path).await?))
+        }
+        DataSource::Url(url) => Err(StoreError::UnsupportedUrl(redact_url(url))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_redacted_for_display() {
+        assert_eq!(redact_url("postgres://u:pw@h/db"), "postgres://u:***@h/db");
+        assert_eq!(redact_url("postgres://postgres@127.0.0.1/test"), "postgres://postgres@127.0.0.1/test");
+        assert_eq!(redact_url("sqlite:/tmp/x.db"), "sqlite:/tmp/x.db");
+    }
+}

@@ -1,0 +1,446 @@
+//! The SQL of the store, written once for both backends.
+//!
+//! SQLite (through sqlx) and PostgreSQL both accept `$N` placeholders,
+//! `RETURNING` and `ON CONFLICT`, so every statement here runs unchanged on
+//! both. [`impl_store!`] expands the one implementation of [`crate::Store`]
+//! per backend; a backend only says where it reads and where it writes.
+//!
+//! Serialization of an organization's changes: a write transaction starts by
+//! touching the organization's row (`UPDATE organizations SET id = id`). On
+//! PostgreSQL that takes the row lock; on SQLite it takes the database write
+//! lock at once instead of upgrading a read lock later (which could deadlock).
+
+use custos_core::access::Role;
+use custos_core::scope::Scope;
+use time::OffsetDateTime;
+
+pub(crate) const LOCK_ORG: &str = "UPDATE organizations SET id = id WHERE id = $1";
+
+pub(crate) fn unix(at: OffsetDateTime) -> i64 {
+    at.unix_timestamp()
+}
+
+pub(crate) fn from_unix(seconds: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(seconds).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+pub(crate) fn join_scopes(scopes: &[Scope]) -> String {
+    scopes.iter().map(|scope| scope.as_str()).collect::<Vec<_>>().join(",")
+}
+
+/// Scopes as stored. A name this version does not know (written by a newer
+/// one) is skipped rather than failing every request of the credential.
+pub(crate) fn split_scopes(text: &str) -> Vec<Scope> {
+    text.split(',').filter_map(|name| name.parse().ok()).collect()
+}
+
+pub(crate) fn join_tasks(role: &Role) -> String {
+    role.tasks.join(" ")
+}
+
+pub(crate) fn split_tasks(text: &str) -> Vec<String> {
+    text.split_whitespace().map(str::to_owned).collect()
+}
+
+/// Implements [`crate::Store`] for `$store`, a backend with `fn reader(&self)`
+/// and `fn writer(&self)` returning its pools, over sqlx database `$db`.
+macro_rules! impl_store {
+    ($store:ty, $db:ty, $backend:literal) => {
+        use async_trait::async_trait;
+        use custos_core::access::{Manifest, Role};
+        use custos_core::ids::{AccountId, OrgId, WorkspaceId};
+        use sqlx::Row;
+        use time::OffsetDateTime;
+
+        use crate::queries::{from_unix, join_scopes, join_tasks, split_scopes, split_tasks, unix, LOCK_ORG};
+        use crate::*;
+
+        type DbRow = <$db as sqlx::Database>::Row;
+
+        fn credential_from_row(row: &DbRow) -> Result<ApiCredential, sqlx::Error> {
+            Ok(ApiCredential {
+                id: row.try_get("id")?,
+                org_id: OrgId(row.try_get("org_id")?),
+                client_id: row.try_get("client_id")?,
+                name: row.try_get("name")?,
+                scopes: split_scopes(&row.try_get::<String, _>("scopes")?),
+                created_at: from_unix(row.try_get("created_at")?),
+            })
+        }
+
+        fn role_from_row(row: &DbRow) -> Result<Role, sqlx::Error> {
+            Ok(Role {
+                role_id: row.try_get("role_id")?,
+                name: row.try_get("name")?,
+                description: row.try_get("description")?,
+                tasks: split_tasks(&row.try_get::<String, _>("tasks")?),
+            })
+        }
+
+        fn user_from_row(row: &DbRow) -> Result<UserRole, sqlx::Error> {
+            Ok(UserRole {
+                email: row.try_get("email")?,
+                role_id: row.try_get("role_id")?,
+                role_kind: RoleKind::parse(&row.try_get::<String, _>("role_kind")?),
+                created_at: from_unix(row.try_get("created_at")?),
+                updated_at: from_unix(row.try_get("updated_at")?),
+            })
+        }
+
+        fn unique_violation(error: sqlx::Error, what: &str) -> StoreError {
+            match &error {
+                sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(what.to_owned()),
+                _ => StoreError::Database(error),
+            }
+        }
+
+        async fn manifest_in(
+            conn: &mut <$db as sqlx::Database>::Connection,
+            org_id: OrgId,
+        ) -> StoreResult<StoredManifest> {
+            // One statement, so the roles and the modification stamp come from one snapshot.
+            let rows = sqlx::query(
+                "SELECT o.roles_modified_at, o.roles_modified_by, r.role_id, r.name, r.description, r.tasks \
+                 FROM organizations o LEFT JOIN custom_roles r ON r.org_id = o.id \
+                 WHERE o.id = $1 ORDER BY r.position",
+            )
+            .bind(org_id.0)
+            .fetch_all(&mut *conn)
+            .await?;
+            let first = rows.first().ok_or(StoreError::NotFound)?;
+            let modified_at = first.try_get::<Option<i64>, _>("roles_modified_at")?.map(from_unix);
+            let modified_by = first.try_get("roles_modified_by")?;
+            let mut roles = Vec::with_capacity(rows.len());
+            for row in &rows {
+                if row.try_get::<Option<String>, _>("role_id")?.is_some() {
+                    roles.push(role_from_row(row)?);
+                }
+            }
+            Ok(StoredManifest { roles, modified_at, modified_by })
+        }
+
+        #[async_trait]
+        impl Store for $store {
+            fn backend(&self) -> &'static str {
+                $backend
+            }
+
+            async fn create_organization(&self, new: NewOrganization) -> StoreResult<CreatedOrganization> {
+                let now = unix(new.now);
+                let mut tx = self.writer().begin().await?;
+                let org_id: i64 =
+                    sqlx::query_scalar("INSERT INTO organizations (name, created_at) VALUES ($1, $2) RETURNING id")
+                        .bind(&new.name)
+                        .bind(now)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                let account_id: i64 = sqlx::query_scalar(
+                    "INSERT INTO accounts (org_id, name, created_at) VALUES ($1, $2, $3) RETURNING id",
+                )
+                .bind(org_id)
+                .bind(&new.name)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?;
+                let workspace_id: i64 = sqlx::query_scalar(
+                    "INSERT INTO workspaces (account_id, org_id, name, api_key, secret_hash, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                )
+                .bind(account_id)
+                .bind(org_id)
+                .bind(&new.name)
+                .bind(&new.workspace.key)
+                .bind(&new.workspace.secret_hash)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(|e| unique_violation(e, "workspace key"))?;
+                for (kind, input) in [("web", &new.web_input), ("server", &new.server_input)] {
+                    sqlx::query(
+                        "INSERT INTO inputs (workspace_id, kind, api_key, secret_hash, created_at) \
+                         VALUES ($1, $2, $3, $4, $5)",
+                    )
+                    .bind(workspace_id)
+                    .bind(kind)
+                    .bind(&input.key)
+                    .bind(&input.secret_hash)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| unique_violation(e, "input key"))?;
+                }
+                insert_credential(&mut tx, org_id, &new.api_credential).await?;
+                tx.commit().await?;
+                Ok(CreatedOrganization {
+                    org_id: OrgId(org_id),
+                    account_id: AccountId(account_id),
+                    workspace_id: WorkspaceId(workspace_id),
+                })
+            }
+
+            async fn count_organizations(&self) -> StoreResult<i64> {
+                Ok(sqlx::query_scalar("SELECT COUNT(*) FROM organizations").fetch_one(self.reader()).await?)
+            }
+
+            async fn account_in_org(&self, org_id: OrgId, account_id: AccountId) -> StoreResult<bool> {
+                let found: Option<i64> = sqlx::query_scalar("SELECT id FROM accounts WHERE id = $1 AND org_id = $2")
+                    .bind(account_id.0)
+                    .bind(org_id.0)
+                    .fetch_optional(self.reader())
+                    .await?;
+                Ok(found.is_some())
+            }
+
+            async fn create_api_credential(&self, org_id: OrgId, new: NewApiCredential) -> StoreResult<ApiCredential> {
+                let mut tx = self.writer().begin().await?;
+                let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM organizations WHERE id = $1")
+                    .bind(org_id.0)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if exists.is_none() {
+                    return Err(StoreError::NotFound);
+                }
+                let credential = insert_credential(&mut tx, org_id.0, &new).await?;
+                tx.commit().await?;
+                Ok(credential)
+            }
+
+            async fn find_api_credential(&self, client_id: &str) -> StoreResult<Option<StoredApiCredential>> {
+                let row = sqlx::query(
+                    "SELECT id, org_id, client_id, name, scopes, created_at, secret_hash \
+                     FROM api_credentials WHERE client_id = $1",
+                )
+                .bind(client_id)
+                .fetch_optional(self.reader())
+                .await?;
+                row.map(|row| {
+                    Ok(StoredApiCredential { credential: credential_from_row(&row)?, secret_hash: row.try_get("secret_hash")? })
+                })
+                .transpose()
+            }
+
+            async fn list_api_credentials(&self, org_id: OrgId) -> StoreResult<Vec<ApiCredential>> {
+                let rows = sqlx::query(
+                    "SELECT id, org_id, client_id, name, scopes, created_at FROM api_credentials \
+                     WHERE org_id = $1 ORDER BY id",
+                )
+                .bind(org_id.0)
+                .fetch_all(self.reader())
+                .await?;
+                Ok(rows.iter().map(credential_from_row).collect::<Result<_, _>>()?)
+            }
+
+            async fn delete_api_credential(&self, client_id: &str) -> StoreResult<bool> {
+                let mut tx = self.writer().begin().await?;
+                let id: Option<i64> = sqlx::query_scalar("SELECT id FROM api_credentials WHERE client_id = $1")
+                    .bind(client_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let Some(id) = id else { return Ok(false) };
+                // Explicit rather than relying on ON DELETE CASCADE, which SQLite
+                // only honours with foreign keys switched on.
+                sqlx::query("DELETE FROM access_tokens WHERE credential_id = $1").bind(id).execute(&mut *tx).await?;
+                sqlx::query("DELETE FROM api_credentials WHERE id = $1").bind(id).execute(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn insert_access_token(
+                &self,
+                token_hash: &str,
+                credential_id: i64,
+                expires_at: OffsetDateTime,
+            ) -> StoreResult<()> {
+                sqlx::query("INSERT INTO access_tokens (token_hash, credential_id, expires_at) VALUES ($1, $2, $3)")
+                    .bind(token_hash)
+                    .bind(credential_id)
+                    .bind(unix(expires_at))
+                    .execute(self.writer())
+                    .await
+                    .map_err(|e| unique_violation(e, "access token"))?;
+                Ok(())
+            }
+
+            async fn find_access_token(&self, token_hash: &str, now: OffsetDateTime) -> StoreResult<Option<TokenGrant>> {
+                let row = sqlx::query(
+                    "SELECT c.id, c.name, c.org_id, c.scopes FROM access_tokens t \
+                     JOIN api_credentials c ON c.id = t.credential_id \
+                     WHERE t.token_hash = $1 AND t.expires_at > $2",
+                )
+                .bind(token_hash)
+                .bind(unix(now))
+                .fetch_optional(self.reader())
+                .await?;
+                row.map(|row| {
+                    Ok(TokenGrant {
+                        credential_id: row.try_get("id")?,
+                        credential_name: row.try_get("name")?,
+                        org_id: OrgId(row.try_get("org_id")?),
+                        scopes: split_scopes(&row.try_get::<String, _>("scopes")?),
+                    })
+                })
+                .transpose()
+            }
+
+            async fn delete_expired_access_tokens(&self, now: OffsetDateTime) -> StoreResult<u64> {
+                let done = sqlx::query("DELETE FROM access_tokens WHERE expires_at <= $1")
+                    .bind(unix(now))
+                    .execute(self.writer())
+                    .await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn role_manifest(&self, org_id: OrgId) -> StoreResult<StoredManifest> {
+                let mut conn = self.reader().acquire().await?;
+                manifest_in(&mut conn, org_id).await
+            }
+
+            async fn replace_role_manifest(
+                &self,
+                org_id: OrgId,
+                manifest: &Manifest,
+                modified_by: &str,
+                now: OffsetDateTime,
+            ) -> StoreResult<StoredManifest> {
+                let mut tx = self.writer().begin().await?;
+                if sqlx::query(LOCK_ORG).bind(org_id.0).execute(&mut *tx).await?.rows_affected() == 0 {
+                    return Err(StoreError::NotFound);
+                }
+                let assigned: Vec<String> = sqlx::query_scalar(
+                    "SELECT DISTINCT role_id FROM org_users WHERE org_id = $1 AND role_kind = 'custom' ORDER BY role_id",
+                )
+                .bind(org_id.0)
+                .fetch_all(&mut *tx)
+                .await?;
+                let deleted_but_assigned: Vec<String> = assigned
+                    .into_iter()
+                    .filter(|role_id| !manifest.roles.iter().any(|role| &role.role_id == role_id))
+                    .collect();
+                if !deleted_but_assigned.is_empty() {
+                    return Err(StoreError::RoleAssigned(deleted_but_assigned));
+                }
+                sqlx::query("DELETE FROM custom_roles WHERE org_id = $1").bind(org_id.0).execute(&mut *tx).await?;
+                for (position, role) in manifest.roles.iter().enumerate() {
+                    sqlx::query(
+                        "INSERT INTO custom_roles (org_id, role_id, position, name, description, tasks) \
+                         VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .bind(org_id.0)
+                    .bind(&role.role_id)
+                    .bind(position as i64)
+                    .bind(&role.name)
+                    .bind(&role.description)
+                    .bind(join_tasks(role))
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                sqlx::query("UPDATE organizations SET roles_modified_at = $1, roles_modified_by = $2 WHERE id = $3")
+                    .bind(unix(now))
+                    .bind(modified_by)
+                    .bind(org_id.0)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(StoredManifest {
+                    roles: manifest.roles.clone(),
+                    modified_at: Some(from_unix(unix(now))),
+                    modified_by: Some(modified_by.to_owned()),
+                })
+            }
+
+            async fn find_custom_role(&self, org_id: OrgId, role_id: &str) -> StoreResult<Option<Role>> {
+                let row = sqlx::query(
+                    "SELECT role_id, name, description, tasks FROM custom_roles WHERE org_id = $1 AND role_id = $2",
+                )
+                .bind(org_id.0)
+                .bind(role_id)
+                .fetch_optional(self.reader())
+                .await?;
+                Ok(row.as_ref().map(role_from_row).transpose()?)
+            }
+
+            async fn assign_user_role(
+                &self,
+                org_id: OrgId,
+                email: &str,
+                role_id: &str,
+                now: OffsetDateTime,
+            ) -> StoreResult<UserRole> {
+                let mut tx = self.writer().begin().await?;
+                if sqlx::query(LOCK_ORG).bind(org_id.0).execute(&mut *tx).await?.rows_affected() == 0 {
+                    return Err(StoreError::NotFound);
+                }
+                let custom: Option<String> =
+                    sqlx::query_scalar("SELECT role_id FROM custom_roles WHERE org_id = $1 AND role_id = $2")
+                        .bind(org_id.0)
+                        .bind(role_id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                let kind = match custom {
+                    Some(_) => RoleKind::Custom,
+                    None if custos_core::access::standard::find(role_id).is_some() => RoleKind::Standard,
+                    None => return Err(StoreError::UnknownRole(role_id.to_owned())),
+                };
+                let row = sqlx::query(
+                    "INSERT INTO org_users (org_id, email, role_id, role_kind, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $5) \
+                     ON CONFLICT (org_id, email) DO UPDATE \
+                     SET role_id = excluded.role_id, role_kind = excluded.role_kind, updated_at = excluded.updated_at \
+                     RETURNING email, role_id, role_kind, created_at, updated_at",
+                )
+                .bind(org_id.0)
+                .bind(email)
+                .bind(role_id)
+                .bind(kind.as_str())
+                .bind(unix(now))
+                .fetch_one(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(user_from_row(&row)?)
+            }
+
+            async fn list_users(&self, org_id: OrgId) -> StoreResult<Vec<UserRole>> {
+                let rows = sqlx::query(
+                    "SELECT email, role_id, role_kind, created_at, updated_at FROM org_users \
+                     WHERE org_id = $1 ORDER BY email",
+                )
+                .bind(org_id.0)
+                .fetch_all(self.reader())
+                .await?;
+                Ok(rows.iter().map(user_from_row).collect::<Result<_, _>>()?)
+            }
+
+            async fn remove_user(&self, org_id: OrgId, email: &str) -> StoreResult<bool> {
+                let done = sqlx::query("DELETE FROM org_users WHERE org_id = $1 AND email = $2")
+                    .bind(org_id.0)
+                    .bind(email)
+                    .execute(self.writer())
+                    .await?;
+                Ok(done.rows_affected() > 0)
+            }
+        }
+
+        async fn insert_credential(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            org_id: i64,
+            new: &NewApiCredential,
+        ) -> StoreResult<ApiCredential> {
+            let row = sqlx::query(
+                "INSERT INTO api_credentials (org_id, client_id, secret_hash, name, scopes, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, org_id, client_id, name, scopes, created_at",
+            )
+            .bind(org_id)
+            .bind(&new.client_id)
+            .bind(&new.secret_hash)
+            .bind(&new.name)
+            .bind(join_scopes(&new.scopes))
+            .bind(unix(new.now))
+            .fetch_one(&mut **tx)
+            .await
+            .map_err(|e| unique_violation(e, "client_id"))?;
+            Ok(credential_from_row(&row)?)
+        }
+    };
+}
+
+pub(crate) use impl_store;

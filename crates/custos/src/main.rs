@@ -1,0 +1,116 @@
+//! `custos`: the one binary. Subcommands parse their arguments and call the
+//! libraries; nothing else lives here.
+
+mod cli;
+mod output;
+
+use std::net::SocketAddr;
+
+use anyhow::{bail, Context};
+use clap::Parser;
+use custos_core::ids::OrgId;
+use custos_core::scope::parse_scope_list;
+use custos_server::{provision, ServeConfig};
+use custos_store::Store;
+
+use cli::{Cli, Command, CredentialsCommand, ServeArgs};
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_logging(&cli.log_format);
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(run(cli))
+}
+
+fn init_logging(format: &cli::LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CUSTOS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        cli::LogFormat::Json => builder.json().init(),
+        cli::LogFormat::Text => builder.init(),
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Init { data, json } => {
+            let store = open(&data).await?;
+            let org = provision::create_organization(&*store, "Organization").await?;
+            output::print_organization(&org, json);
+        }
+        Command::Serve(args) => serve(args).await?,
+        Command::Credentials(CredentialsCommand::Create { data, org, name, scopes, json }) => {
+            let scopes = parse_scope_list(&scopes)?;
+            let store = open(&data).await?;
+            let issued = provision::create_api_credential(&*store, OrgId(org), &name, scopes)
+                .await
+                .map_err(|e| match e {
+                    custos_store::StoreError::NotFound => anyhow::anyhow!("organization {org} does not exist"),
+                    other => other.into(),
+                })?;
+            output::print_credential(&issued, json);
+        }
+        Command::Credentials(CredentialsCommand::List { data, org, json }) => {
+            let store = open(&data).await?;
+            output::print_credentials(&store.list_api_credentials(OrgId(org)).await?, json);
+        }
+        Command::Credentials(CredentialsCommand::Delete { data, client_id }) => {
+            let store = open(&data).await?;
+            if !store.delete_api_credential(&client_id).await? {
+                bail!("no API credential has client_id {client_id}");
+            }
+            eprintln!("deleted API credential {client_id}; its access tokens no longer work");
+        }
+    }
+    Ok(())
+}
+
+async fn open(data: &cli::DataArgs) -> anyhow::Result<std::sync::Arc<dyn Store>> {
+    let source = data.source();
+    custos_store::open(&source).await.with_context(|| format!("opening the store {source:?}"))
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let store = open(&args.data).await?;
+    if store.count_organizations().await? == 0 {
+        let org = provision::create_organization(&*store, "Organization").await?;
+        println!("The store was empty: created a first organization. Its secrets are shown only this once.");
+        output::print_organization(&org, false);
+    }
+    let config = ServeConfig {
+        extra_audiences: args.oauth_audience,
+        roles_requests_per_minute: args.roles_requests_per_minute,
+        ..ServeConfig::mparticle_defaults()
+    };
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("binding {}", args.listen))?;
+    let address: SocketAddr = listener.local_addr()?;
+    tracing::info!(%address, store = store.backend(), "custos serving");
+    custos_server::serve(listener, store, config, shutdown_signal()).await?;
+    tracing::info!("drained; exiting");
+    Ok(())
+}
+
+/// Completes on SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown signal received; draining requests in flight");
+}
