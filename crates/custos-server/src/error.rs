@@ -26,10 +26,17 @@ pub enum ApiError {
     #[error("request body exceeds the limit of {limit} bytes")]
     PayloadTooLarge { limit: usize },
     #[error("rate limit exceeded for this {limit}: retry after {retry_after_secs} s")]
-    RateLimited { retry_after_secs: u64, limit: &'static str },
+    RateLimited {
+        retry_after_secs: u64,
+        limit: &'static str,
+    },
     /// An error of the OAuth token endpoint (RFC 6749 §5.2).
     #[error("{error}: {description}")]
-    OAuth { status: StatusCode, error: &'static str, description: String },
+    OAuth {
+        status: StatusCode,
+        error: &'static str,
+        description: String,
+    },
     #[error("internal error: {0}")]
     Internal(Box<dyn std::error::Error + Send + Sync>),
 }
@@ -83,11 +90,15 @@ impl IntoResponse for ApiError {
         let status = self.status();
         let messages = match &self {
             ApiError::Invalid(messages) | ApiError::Conflict(messages) => messages.clone(),
-            ApiError::OAuth { error, description, .. } => {
+            ApiError::OAuth {
+                error, description, ..
+            } => {
                 let body = json!({ "error": error, "error_description": description });
                 let mut response = (status, axum::Json(body)).into_response();
                 if status == StatusCode::UNAUTHORIZED {
-                    response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic"));
+                    response
+                        .headers_mut()
+                        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic"));
                 }
                 return response;
             }
@@ -103,7 +114,10 @@ impl IntoResponse for ApiError {
             ApiError::Unauthorized(_) => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
-            ApiError::RateLimited { retry_after_secs, limit } => {
+            ApiError::RateLimited {
+                retry_after_secs,
+                limit,
+            } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
                 headers.insert("x-mp-rate-limit-exceeded", HeaderValue::from_static(limit));
             }
@@ -117,8 +131,12 @@ impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> ApiError {
         match error {
             StoreError::NotFound => ApiError::NotFound("not found".to_owned()),
-            error @ (StoreError::RoleAssigned(_) | StoreError::UnknownRole(_)) => ApiError::invalid(error.to_string()),
-            StoreError::Conflict(what) => ApiError::Conflict(vec![format!("{what} already exists")]),
+            error @ (StoreError::RoleAssigned(_) | StoreError::UnknownRole(_)) => {
+                ApiError::invalid(error.to_string())
+            }
+            StoreError::Conflict(what) => {
+                ApiError::Conflict(vec![format!("{what} already exists")])
+            }
             other => ApiError::Internal(Box::new(other)),
         }
     }

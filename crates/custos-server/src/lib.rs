@@ -36,7 +36,11 @@ pub fn app(store: Arc<dyn Store>, config: ServeConfig) -> Router {
     let state = AppState::new(store, config);
     let max_body_bytes = state.config.max_body_bytes;
     let request_timeout = state.config.request_timeout;
-    middleware::wrap(routes::router().with_state(state), max_body_bytes, request_timeout)
+    middleware::wrap(
+        routes::router().with_state(state),
+        max_body_bytes,
+        request_timeout,
+    )
 }
 
 /// Serves the platform on `listener` until `shutdown` completes, then stops
@@ -48,7 +52,10 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = app(store, config);
-    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }

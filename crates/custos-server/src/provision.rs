@@ -3,9 +3,11 @@
 //! Secrets are generated here, handed back once in plain text for the
 //! operator, and reach the store only as hashes.
 
-use custos_core::scope::Scope;
-use custos_store::{CreatedOrganization, HashedKey, NewApiCredential, NewOrganization, Store, StoreResult};
 use custos_core::ids::OrgId;
+use custos_core::scope::Scope;
+use custos_store::{
+    CreatedOrganization, HashedKey, NewApiCredential, NewOrganization, Store, StoreResult,
+};
 use time::OffsetDateTime;
 
 use crate::secrets::{hash_secret, new_key, new_secret};
@@ -19,17 +21,26 @@ pub struct IssuedKey {
 
 impl std::fmt::Debug for IssuedKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("IssuedKey").field("key", &self.key).field("secret", &"***").finish()
+        f.debug_struct("IssuedKey")
+            .field("key", &self.key)
+            .field("secret", &"***")
+            .finish()
     }
 }
 
 impl IssuedKey {
     fn generate() -> IssuedKey {
-        IssuedKey { key: new_key(), secret: new_secret() }
+        IssuedKey {
+            key: new_key(),
+            secret: new_secret(),
+        }
     }
 
     fn hashed(&self) -> HashedKey {
-        HashedKey { key: self.key.clone(), secret_hash: hash_secret(&self.secret) }
+        HashedKey {
+            key: self.key.clone(),
+            secret_hash: hash_secret(&self.secret),
+        }
     }
 }
 
@@ -47,10 +58,17 @@ pub struct ProvisionedOrganization {
     pub server_input: IssuedKey,
 }
 
-pub async fn create_organization(store: &dyn Store, name: &str) -> StoreResult<ProvisionedOrganization> {
+pub async fn create_organization(
+    store: &dyn Store,
+    name: &str,
+) -> StoreResult<ProvisionedOrganization> {
     let now = OffsetDateTime::now_utc();
-    let (api_client, workspace, web_input, server_input) =
-        (IssuedKey::generate(), IssuedKey::generate(), IssuedKey::generate(), IssuedKey::generate());
+    let (api_client, workspace, web_input, server_input) = (
+        IssuedKey::generate(),
+        IssuedKey::generate(),
+        IssuedKey::generate(),
+        IssuedKey::generate(),
+    );
     let ids = store
         .create_organization(NewOrganization {
             name: name.to_owned(),
@@ -67,7 +85,13 @@ pub async fn create_organization(store: &dyn Store, name: &str) -> StoreResult<P
             now,
         })
         .await?;
-    Ok(ProvisionedOrganization { ids, api_client, workspace, web_input, server_input })
+    Ok(ProvisionedOrganization {
+        ids,
+        api_client,
+        workspace,
+        web_input,
+        server_input,
+    })
 }
 
 /// A new API credential of an organization with only the given scopes.

@@ -20,7 +20,8 @@ pub(crate) struct AppState {
 
 impl AppState {
     pub(crate) fn new(store: Arc<dyn Store>, config: ServeConfig) -> AppState {
-        let per_minute = NonZeroU32::new(config.roles_requests_per_minute).unwrap_or(NonZeroU32::MIN);
+        let per_minute =
+            NonZeroU32::new(config.roles_requests_per_minute).unwrap_or(NonZeroU32::MIN);
         AppState {
             store,
             roles_limiter: Arc::new(RateLimiter::keyed(Quota::per_minute(per_minute))),

@@ -97,16 +97,32 @@ pub trait Store: Send + Sync + 'static {
     async fn count_organizations(&self) -> StoreResult<i64>;
     async fn account_in_org(&self, org_id: OrgId, account_id: AccountId) -> StoreResult<bool>;
 
-    async fn create_api_credential(&self, org_id: OrgId, new: NewApiCredential) -> StoreResult<ApiCredential>;
-    async fn find_api_credential(&self, client_id: &str) -> StoreResult<Option<StoredApiCredential>>;
+    async fn create_api_credential(
+        &self,
+        org_id: OrgId,
+        new: NewApiCredential,
+    ) -> StoreResult<ApiCredential>;
+    async fn find_api_credential(
+        &self,
+        client_id: &str,
+    ) -> StoreResult<Option<StoredApiCredential>>;
     async fn list_api_credentials(&self, org_id: OrgId) -> StoreResult<Vec<ApiCredential>>;
     /// Deletes a credential and every token issued to it. Returns whether it existed.
     async fn delete_api_credential(&self, client_id: &str) -> StoreResult<bool>;
 
     // OAuth access tokens, by the SHA-256 of the token.
-    async fn insert_access_token(&self, token_hash: &str, credential_id: i64, expires_at: OffsetDateTime) -> StoreResult<()>;
+    async fn insert_access_token(
+        &self,
+        token_hash: &str,
+        credential_id: i64,
+        expires_at: OffsetDateTime,
+    ) -> StoreResult<()>;
     /// The grant behind an unexpired token.
-    async fn find_access_token(&self, token_hash: &str, now: OffsetDateTime) -> StoreResult<Option<TokenGrant>>;
+    async fn find_access_token(
+        &self,
+        token_hash: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<TokenGrant>>;
     async fn delete_expired_access_tokens(&self, now: OffsetDateTime) -> StoreResult<u64>;
 
     // Custom access roles.
@@ -126,7 +142,13 @@ pub trait Store: Send + Sync + 'static {
     // Users and their roles.
     /// Assigns a role: the organization's custom role of that id if there is
     /// one, else the standard role of that id, else [`StoreError::UnknownRole`].
-    async fn assign_user_role(&self, org_id: OrgId, email: &str, role_id: &str, now: OffsetDateTime) -> StoreResult<UserRole>;
+    async fn assign_user_role(
+        &self,
+        org_id: OrgId,
+        email: &str,
+        role_id: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<UserRole>;
     async fn list_users(&self, org_id: OrgId) -> StoreResult<Vec<UserRole>>;
     async fn remove_user(&self, org_id: OrgId, email: &str) -> StoreResult<bool>;
 }
@@ -136,9 +158,13 @@ pub async fn open(source: &DataSource) -> StoreResult<Arc<dyn Store>> {
     match source {
         DataSource::DataDir(dir) => {
             std::fs::create_dir_all(dir)?;
-            Ok(Arc::new(sqlite::SqliteStore::open_file(&dir.join("custos.db")).await?))
+            Ok(Arc::new(
+                sqlite::SqliteStore::open_file(&dir.join("custos.db")).await?,
+            ))
         }
-        DataSource::Url(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+        DataSource::Url(url)
+            if url.starts_with("postgres://") || url.starts_with("postgresql://") =>
+        {
             Ok(Arc::new(postgres::PostgresStore::connect(url).await?))
         }
         DataSource::Url(url) if url.starts_with("sqlite:") => {
@@ -164,7 +190,10 @@ mod tests {
     #[test]
     fn urls_are_redacted_for_display() {
         assert_eq!(redact_url("postgres://u:pw@h/db"), "postgres://u:***@h/db");
-        assert_eq!(redact_url("postgres://postgres@127.0.0.1/test"), "postgres://postgres@127.0.0.1/test");
+        assert_eq!(
+            redact_url("postgres://postgres@127.0.0.1/test"),
+            "postgres://postgres@127.0.0.1/test"
+        );
         assert_eq!(redact_url("sqlite:/tmp/x.db"), "sqlite:/tmp/x.db");
     }
 }

@@ -25,13 +25,19 @@ pub(crate) fn from_unix(seconds: i64) -> OffsetDateTime {
 }
 
 pub(crate) fn join_scopes(scopes: &[Scope]) -> String {
-    scopes.iter().map(|scope| scope.as_str()).collect::<Vec<_>>().join(",")
+    scopes
+        .iter()
+        .map(|scope| scope.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Scopes as stored. A name this version does not know (written by a newer
 /// one) is skipped rather than failing every request of the credential.
 pub(crate) fn split_scopes(text: &str) -> Vec<Scope> {
-    text.split(',').filter_map(|name| name.parse().ok()).collect()
+    text.split(',')
+        .filter_map(|name| name.parse().ok())
+        .collect()
 }
 
 pub(crate) fn join_tasks(role: &Role) -> String {

@@ -17,7 +17,10 @@ struct Backend {
 async fn backends() -> Vec<Backend> {
     let mut backends = Vec::new();
     for source in testing::test_sources().await {
-        backends.push(Backend { store: open(&source.source).await.unwrap(), _source: source });
+        backends.push(Backend {
+            store: open(&source.source).await.unwrap(),
+            _source: source,
+        });
     }
     backends
 }
@@ -27,7 +30,10 @@ fn now() -> OffsetDateTime {
 }
 
 fn hashed(key: &str) -> HashedKey {
-    HashedKey { key: key.to_owned(), secret_hash: format!("hash-of-{key}") }
+    HashedKey {
+        key: key.to_owned(),
+        secret_hash: format!("hash-of-{key}"),
+    }
 }
 
 fn new_credential(client_id: &str, scopes: &[Scope]) -> NewApiCredential {
@@ -62,7 +68,14 @@ fn manifest(roles: &[(&str, &str, &[&str])]) -> Manifest {
                 role_id: Some((*role_id).into()),
                 name: Some((*name).into()),
                 description: Some(format!("{name} description")),
-                tasks: Some(tasks.iter().map(|t| TaskDraft { task_id: Some((*t).into()) }).collect()),
+                tasks: Some(
+                    tasks
+                        .iter()
+                        .map(|t| TaskDraft {
+                            task_id: Some((*t).into()),
+                        })
+                        .collect(),
+                ),
             })
             .collect(),
     )
@@ -78,8 +91,15 @@ async fn organizations_are_created_with_an_account_and_a_workspace() {
         assert_ne!(a.org_id, b.org_id);
         assert_eq!(store.count_organizations().await.unwrap(), 2);
         assert!(store.account_in_org(a.org_id, a.account_id).await.unwrap());
-        assert!(!store.account_in_org(a.org_id, b.account_id).await.unwrap(), "{}", store.backend());
-        assert!(!store.account_in_org(OrgId(999_999), AccountId(1)).await.unwrap());
+        assert!(
+            !store.account_in_org(a.org_id, b.account_id).await.unwrap(),
+            "{}",
+            store.backend()
+        );
+        assert!(!store
+            .account_in_org(OrgId(999_999), AccountId(1))
+            .await
+            .unwrap());
     }
 }
 
@@ -97,7 +117,12 @@ async fn duplicate_keys_are_conflicts_and_leave_nothing_behind() {
         };
         let err = store.create_organization(again.clone()).await.unwrap_err();
         assert!(matches!(err, StoreError::Conflict(_)), "{err}");
-        assert_eq!(store.count_organizations().await.unwrap(), 1, "{}: rolled back", store.backend());
+        assert_eq!(
+            store.count_organizations().await.unwrap(),
+            1,
+            "{}: rolled back",
+            store.backend()
+        );
         again.web_input = hashed("web-other");
         store.create_organization(again).await.unwrap();
     }
@@ -108,30 +133,60 @@ async fn api_credentials_are_found_listed_and_deleted_with_their_tokens() {
     for Backend { store, .. } in backends().await {
         let org = new_org(&*store, "a").await;
         let created = store
-            .create_api_credential(org.org_id, new_credential("profile-only", &[Scope::Profile]))
+            .create_api_credential(
+                org.org_id,
+                new_credential("profile-only", &[Scope::Profile]),
+            )
             .await
             .unwrap();
         assert_eq!(created.scopes, vec![Scope::Profile]);
-        let err = store.create_api_credential(org.org_id, new_credential("profile-only", &[])).await.unwrap_err();
+        let err = store
+            .create_api_credential(org.org_id, new_credential("profile-only", &[]))
+            .await
+            .unwrap_err();
         assert!(matches!(err, StoreError::Conflict(_)));
-        let err = store.create_api_credential(OrgId(424_242), new_credential("x", &[])).await.unwrap_err();
+        let err = store
+            .create_api_credential(OrgId(424_242), new_credential("x", &[]))
+            .await
+            .unwrap_err();
         assert!(matches!(err, StoreError::NotFound));
 
-        let found = store.find_api_credential("profile-only").await.unwrap().unwrap();
+        let found = store
+            .find_api_credential("profile-only")
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(found.secret_hash, "hash-of-profile-only");
         assert_eq!(found.credential, created);
         assert!(store.find_api_credential("nobody").await.unwrap().is_none());
         let listed = store.list_api_credentials(org.org_id).await.unwrap();
-        assert_eq!(listed.iter().map(|c| c.client_id.as_str()).collect::<Vec<_>>(), ["client-a", "profile-only"]);
+        assert_eq!(
+            listed
+                .iter()
+                .map(|c| c.client_id.as_str())
+                .collect::<Vec<_>>(),
+            ["client-a", "profile-only"]
+        );
 
-        store.insert_access_token("tok", created.id, now() + Duration::hours(8)).await.unwrap();
-        let grant = store.find_access_token("tok", now()).await.unwrap().unwrap();
+        store
+            .insert_access_token("tok", created.id, now() + Duration::hours(8))
+            .await
+            .unwrap();
+        let grant = store
+            .find_access_token("tok", now())
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(grant.org_id, org.org_id);
         assert_eq!(grant.scopes, vec![Scope::Profile]);
 
         assert!(store.delete_api_credential("profile-only").await.unwrap());
         assert!(!store.delete_api_credential("profile-only").await.unwrap());
-        assert!(store.find_access_token("tok", now()).await.unwrap().is_none());
+        assert!(store
+            .find_access_token("tok", now())
+            .await
+            .unwrap()
+            .is_none());
     }
 }
 
@@ -139,13 +194,36 @@ async fn api_credentials_are_found_listed_and_deleted_with_their_tokens() {
 async fn access_tokens_expire() {
     for Backend { store, .. } in backends().await {
         new_org(&*store, "a").await;
-        let credential = store.find_api_credential("client-a").await.unwrap().unwrap().credential;
+        let credential = store
+            .find_api_credential("client-a")
+            .await
+            .unwrap()
+            .unwrap()
+            .credential;
         let expires = now() + Duration::seconds(60);
-        store.insert_access_token("short", credential.id, expires).await.unwrap();
-        assert!(store.find_access_token("short", expires - Duration::seconds(1)).await.unwrap().is_some());
-        assert!(store.find_access_token("short", expires).await.unwrap().is_none());
-        assert_eq!(store.delete_expired_access_tokens(expires).await.unwrap(), 1);
-        assert!(store.find_access_token("short", now()).await.unwrap().is_none());
+        store
+            .insert_access_token("short", credential.id, expires)
+            .await
+            .unwrap();
+        assert!(store
+            .find_access_token("short", expires - Duration::seconds(1))
+            .await
+            .unwrap()
+            .is_some());
+        assert!(store
+            .find_access_token("short", expires)
+            .await
+            .unwrap()
+            .is_none());
+        assert_eq!(
+            store.delete_expired_access_tokens(expires).await.unwrap(),
+            1
+        );
+        assert!(store
+            .find_access_token("short", now())
+            .await
+            .unwrap()
+            .is_none());
     }
 }
 
@@ -154,10 +232,20 @@ async fn a_manifest_replaces_the_previous_one_whole_and_in_order() {
     for Backend { store, .. } in backends().await {
         let org = new_org(&*store, "a").await;
         let empty = store.role_manifest(org.org_id).await.unwrap();
-        assert_eq!(empty, StoredManifest { roles: vec![], modified_at: None, modified_by: None });
+        assert_eq!(
+            empty,
+            StoredManifest {
+                roles: vec![],
+                modified_at: None,
+                modified_by: None
+            }
+        );
 
         let first = manifest(&[("b", "B", &["rules:view"]), ("a", "A", &["audiences:*"])]);
-        store.replace_role_manifest(org.org_id, &first, "alice", now()).await.unwrap();
+        store
+            .replace_role_manifest(org.org_id, &first, "alice", now())
+            .await
+            .unwrap();
         let stored = store.role_manifest(org.org_id).await.unwrap();
         assert_eq!(stored.roles, first.roles);
         assert_eq!(stored.modified_by.as_deref(), Some("alice"));
@@ -165,17 +253,43 @@ async fn a_manifest_replaces_the_previous_one_whole_and_in_order() {
 
         let second = manifest(&[("a", "A2", &["live_stream:view"])]);
         let later = now() + Duration::minutes(5);
-        let answered = store.replace_role_manifest(org.org_id, &second, "bob", later).await.unwrap();
+        let answered = store
+            .replace_role_manifest(org.org_id, &second, "bob", later)
+            .await
+            .unwrap();
         let stored = store.role_manifest(org.org_id).await.unwrap();
         assert_eq!(stored, answered);
         assert_eq!(stored.roles, second.roles);
         assert_eq!(stored.modified_by.as_deref(), Some("bob"));
-        assert!(store.find_custom_role(org.org_id, "b").await.unwrap().is_none());
-        assert_eq!(store.find_custom_role(org.org_id, "a").await.unwrap().unwrap().name, "A2");
+        assert!(store
+            .find_custom_role(org.org_id, "b")
+            .await
+            .unwrap()
+            .is_none());
+        assert_eq!(
+            store
+                .find_custom_role(org.org_id, "a")
+                .await
+                .unwrap()
+                .unwrap()
+                .name,
+            "A2"
+        );
 
         let other = new_org(&*store, "b").await;
-        assert!(store.role_manifest(other.org_id).await.unwrap().roles.is_empty(), "roles are per organization");
-        assert!(matches!(store.role_manifest(OrgId(987_654)).await, Err(StoreError::NotFound)));
+        assert!(
+            store
+                .role_manifest(other.org_id)
+                .await
+                .unwrap()
+                .roles
+                .is_empty(),
+            "roles are per organization"
+        );
+        assert!(matches!(
+            store.role_manifest(OrgId(987_654)).await,
+            Err(StoreError::NotFound)
+        ));
     }
 }
 
@@ -184,17 +298,39 @@ async fn assigned_custom_roles_cannot_be_deleted_and_nothing_changes() {
     for Backend { store, .. } in backends().await {
         let org = new_org(&*store, "a").await;
         let roles = manifest(&[("m", "Marketer", &["audiences:*"]), ("x", "X", &[])]);
-        store.replace_role_manifest(org.org_id, &roles, "alice", now()).await.unwrap();
-        let user = store.assign_user_role(org.org_id, "ann@example.com", "m", now()).await.unwrap();
+        store
+            .replace_role_manifest(org.org_id, &roles, "alice", now())
+            .await
+            .unwrap();
+        let user = store
+            .assign_user_role(org.org_id, "ann@example.com", "m", now())
+            .await
+            .unwrap();
         assert_eq!(user.role_kind, RoleKind::Custom);
 
         let without_m = manifest(&[("x", "X", &["rules:view"])]);
-        let err = store.replace_role_manifest(org.org_id, &without_m, "bob", now()).await.unwrap_err();
-        assert!(matches!(&err, StoreError::RoleAssigned(ids) if ids == &["m"]), "{err}");
-        assert_eq!(store.role_manifest(org.org_id).await.unwrap().roles, roles.roles, "nothing changed");
+        let err = store
+            .replace_role_manifest(org.org_id, &without_m, "bob", now())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, StoreError::RoleAssigned(ids) if ids == &["m"]),
+            "{err}"
+        );
+        assert_eq!(
+            store.role_manifest(org.org_id).await.unwrap().roles,
+            roles.roles,
+            "nothing changed"
+        );
 
-        store.remove_user(org.org_id, "ann@example.com").await.unwrap();
-        store.replace_role_manifest(org.org_id, &without_m, "bob", now()).await.unwrap();
+        store
+            .remove_user(org.org_id, "ann@example.com")
+            .await
+            .unwrap();
+        store
+            .replace_role_manifest(org.org_id, &without_m, "bob", now())
+            .await
+            .unwrap();
     }
 }
 
@@ -202,28 +338,58 @@ async fn assigned_custom_roles_cannot_be_deleted_and_nothing_changes() {
 async fn users_get_custom_roles_first_then_standard_roles() {
     for Backend { store, .. } in backends().await {
         let org = new_org(&*store, "a").await;
-        let admin = store.assign_user_role(org.org_id, "a@example.com", "admin-role", now()).await.unwrap();
-        assert_eq!((admin.role_id.as_str(), admin.role_kind), ("admin-role", RoleKind::Standard));
-        let err = store.assign_user_role(org.org_id, "a@example.com", "ghost", now()).await.unwrap_err();
+        let admin = store
+            .assign_user_role(org.org_id, "a@example.com", "admin-role", now())
+            .await
+            .unwrap();
+        assert_eq!(
+            (admin.role_id.as_str(), admin.role_kind),
+            ("admin-role", RoleKind::Standard)
+        );
+        let err = store
+            .assign_user_role(org.org_id, "a@example.com", "ghost", now())
+            .await
+            .unwrap_err();
         assert!(matches!(err, StoreError::UnknownRole(_)));
 
         // A custom copy of a standard template takes precedence over the built-in.
         let copy = manifest(&[("admin-role", "Admin", &["audiences:*"])]);
-        store.replace_role_manifest(org.org_id, &copy, "alice", now()).await.unwrap();
+        store
+            .replace_role_manifest(org.org_id, &copy, "alice", now())
+            .await
+            .unwrap();
         let later = now() + Duration::seconds(30);
-        let reassigned = store.assign_user_role(org.org_id, "a@example.com", "admin-role", later).await.unwrap();
+        let reassigned = store
+            .assign_user_role(org.org_id, "a@example.com", "admin-role", later)
+            .await
+            .unwrap();
         assert_eq!(reassigned.role_kind, RoleKind::Custom);
         assert_eq!(reassigned.created_at, now());
         assert_eq!(reassigned.updated_at, later);
 
-        store.assign_user_role(org.org_id, "b@example.com", "read-only-role", now()).await.unwrap();
+        store
+            .assign_user_role(org.org_id, "b@example.com", "read-only-role", now())
+            .await
+            .unwrap();
         let users = store.list_users(org.org_id).await.unwrap();
-        assert_eq!(users.iter().map(|u| u.email.as_str()).collect::<Vec<_>>(), ["a@example.com", "b@example.com"]);
+        assert_eq!(
+            users.iter().map(|u| u.email.as_str()).collect::<Vec<_>>(),
+            ["a@example.com", "b@example.com"]
+        );
 
         let other = new_org(&*store, "b").await;
         assert!(store.list_users(other.org_id).await.unwrap().is_empty());
-        assert!(!store.remove_user(other.org_id, "a@example.com").await.unwrap(), "tenants are apart");
-        assert!(store.remove_user(org.org_id, "a@example.com").await.unwrap());
+        assert!(
+            !store
+                .remove_user(other.org_id, "a@example.com")
+                .await
+                .unwrap(),
+            "tenants are apart"
+        );
+        assert!(store
+            .remove_user(org.org_id, "a@example.com")
+            .await
+            .unwrap());
         assert_eq!(store.list_users(org.org_id).await.unwrap().len(), 1);
     }
 }
@@ -236,11 +402,26 @@ async fn concurrent_manifest_replacements_never_interleave() {
         for writer in 0..8 {
             let store = store.clone();
             writers.push(tokio::spawn(async move {
-                let roles: Vec<(String, String)> =
-                    (0..20).map(|i| (format!("w{writer}-r{i}"), format!("Writer {writer} role {i}"))).collect();
-                let refs: Vec<(&str, &str, &[&str])> =
-                    roles.iter().map(|(id, name)| (id.as_str(), name.as_str(), &[][..])).collect();
-                store.replace_role_manifest(org.org_id, &manifest(&refs), &format!("writer-{writer}"), now()).await
+                let roles: Vec<(String, String)> = (0..20)
+                    .map(|i| {
+                        (
+                            format!("w{writer}-r{i}"),
+                            format!("Writer {writer} role {i}"),
+                        )
+                    })
+                    .collect();
+                let refs: Vec<(&str, &str, &[&str])> = roles
+                    .iter()
+                    .map(|(id, name)| (id.as_str(), name.as_str(), &[][..]))
+                    .collect();
+                store
+                    .replace_role_manifest(
+                        org.org_id,
+                        &manifest(&refs),
+                        &format!("writer-{writer}"),
+                        now(),
+                    )
+                    .await
             }));
         }
         for writer in writers {
@@ -250,6 +431,9 @@ async fn concurrent_manifest_replacements_never_interleave() {
         assert_eq!(stored.roles.len(), 20, "{}", store.backend());
         let author = stored.modified_by.unwrap();
         let prefix = format!("w{}-", author.trim_start_matches("writer-"));
-        assert!(stored.roles.iter().all(|r| r.role_id.starts_with(&prefix)), "one writer's manifest, whole");
+        assert!(
+            stored.roles.iter().all(|r| r.role_id.starts_with(&prefix)),
+            "one writer's manifest, whole"
+        );
     }
 }

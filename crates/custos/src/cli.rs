@@ -6,10 +6,20 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use custos_store::DataSource;
 
 #[derive(Debug, Parser)]
-#[command(name = "custos", version, about = "Custos: a self-hosted, privacy-first customer data platform")]
+#[command(
+    name = "custos",
+    version,
+    about = "Custos: a self-hosted, privacy-first customer data platform"
+)]
 pub(crate) struct Cli {
     /// Log format on stderr.
-    #[arg(long, global = true, value_enum, default_value = "text", env = "CUSTOS_LOG_FORMAT")]
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "text",
+        env = "CUSTOS_LOG_FORMAT"
+    )]
     pub(crate) log_format: LogFormat,
     #[command(subcommand)]
     pub(crate) command: Command,
@@ -43,7 +53,12 @@ pub(crate) enum Command {
 #[derive(Debug, Args)]
 pub(crate) struct DataArgs {
     /// Directory of the embedded SQLite store.
-    #[arg(long, env = "CUSTOS_DATA_DIR", default_value = "./custos-data", conflicts_with = "database_url")]
+    #[arg(
+        long,
+        env = "CUSTOS_DATA_DIR",
+        default_value = "./custos-data",
+        conflicts_with = "database_url"
+    )]
     pub(crate) data_dir: PathBuf,
     /// Database URL (`postgres://…` or `sqlite:PATH`); overrides --data-dir.
     #[arg(long, env = "CUSTOS_DATABASE_URL")]

@@ -18,13 +18,18 @@ use cli::{Cli, Command, CredentialsCommand, ServeArgs};
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_logging(&cli.log_format);
-    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(run(cli))
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(run(cli))
 }
 
 fn init_logging(format: &cli::LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("CUSTOS_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         cli::LogFormat::Json => builder.json().init(),
         cli::LogFormat::Text => builder.init(),
@@ -39,13 +44,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             output::print_organization(&org, json);
         }
         Command::Serve(args) => serve(args).await?,
-        Command::Credentials(CredentialsCommand::Create { data, org, name, scopes, json }) => {
+        Command::Credentials(CredentialsCommand::Create {
+            data,
+            org,
+            name,
+            scopes,
+            json,
+        }) => {
             let scopes = parse_scope_list(&scopes)?;
             let store = open(&data).await?;
             let issued = provision::create_api_credential(&*store, OrgId(org), &name, scopes)
                 .await
                 .map_err(|e| match e {
-                    custos_store::StoreError::NotFound => anyhow::anyhow!("organization {org} does not exist"),
+                    custos_store::StoreError::NotFound => {
+                        anyhow::anyhow!("organization {org} does not exist")
+                    }
                     other => other.into(),
                 })?;
             output::print_credential(&issued, json);
@@ -67,7 +80,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
 async fn open(data: &cli::DataArgs) -> anyhow::Result<std::sync::Arc<dyn Store>> {
     let source = data.source();
-    custos_store::open(&source).await.with_context(|| format!("opening the store {source:?}"))
+    custos_store::open(&source)
+        .await
+        .with_context(|| format!("opening the store {source:?}"))
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {

@@ -27,25 +27,81 @@ pub const STANDARD_ROLES: &[StandardRole] = &[
         role_id: "user-role",
         name: "User",
         description: "Provides common permissions needed for general users",
-        tasks: &["audiences:*", "calculated_attributes:*", "connections:configure_inputs", "connections:configure_outputs", "connections:connect_integration", "data_filter:*", "data_plans:*", "live_stream:view", "rules:*", "workspaces:*"],
+        tasks: &[
+            "audiences:*",
+            "calculated_attributes:*",
+            "connections:configure_inputs",
+            "connections:configure_outputs",
+            "connections:connect_integration",
+            "data_filter:*",
+            "data_plans:*",
+            "live_stream:view",
+            "rules:*",
+            "workspaces:*",
+        ],
     },
     StandardRole {
         role_id: "admin-role",
         name: "Admin",
         description: "Provides necessary permissions for admin users",
-        tasks: &["api_credentials:*", "audiences:*", "calculated_attributes:*", "catalog:*", "connections:configure_inputs", "connections:configure_outputs", "connections:connect_integration", "data_filter:*", "data_plans:*", "identity_settings:*", "live_stream:view", "rules:*", "user_activity:view", "user_management:*", "workspaces:*"],
+        tasks: &[
+            "api_credentials:*",
+            "audiences:*",
+            "calculated_attributes:*",
+            "catalog:*",
+            "connections:configure_inputs",
+            "connections:configure_outputs",
+            "connections:connect_integration",
+            "data_filter:*",
+            "data_plans:*",
+            "identity_settings:*",
+            "live_stream:view",
+            "rules:*",
+            "user_activity:view",
+            "user_management:*",
+            "workspaces:*",
+        ],
     },
     StandardRole {
         role_id: "compliance-role",
         name: "Compliance",
         description: "Provides necessary permissions for compliance users",
-        tasks: &["audiences:view", "connections:connect_integration", "data_filter:view", "data_plans:view", "identity_settings:*", "live_stream:view", "privacy:*", "rules:view", "user_management:view", "workspaces:*"],
+        tasks: &[
+            "audiences:view",
+            "connections:connect_integration",
+            "data_filter:view",
+            "data_plans:view",
+            "identity_settings:*",
+            "live_stream:view",
+            "privacy:*",
+            "rules:view",
+            "user_management:view",
+            "workspaces:*",
+        ],
     },
     StandardRole {
         role_id: "admin-compliance-role",
         name: "Admin & Compliance",
         description: "Provides necessary permissions for admin and compliance users",
-        tasks: &["api_credentials:*", "audiences:*", "calculated_attributes:*", "catalog:*", "connections:configure_inputs", "connections:configure_outputs", "connections:connect_integration", "data_filter:*", "data_plans:*", "identity_settings:*", "live_stream:view", "privacy:*", "rules:*", "tieredevents:*", "user_activity:view", "user_management:*", "workspaces:*"],
+        tasks: &[
+            "api_credentials:*",
+            "audiences:*",
+            "calculated_attributes:*",
+            "catalog:*",
+            "connections:configure_inputs",
+            "connections:configure_outputs",
+            "connections:connect_integration",
+            "data_filter:*",
+            "data_plans:*",
+            "identity_settings:*",
+            "live_stream:view",
+            "privacy:*",
+            "rules:*",
+            "tieredevents:*",
+            "user_activity:view",
+            "user_management:*",
+            "workspaces:*",
+        ],
     },
     StandardRole {
         role_id: "audiences-only-role",
@@ -57,13 +113,38 @@ pub const STANDARD_ROLES: &[StandardRole] = &[
         role_id: "read-only-role",
         name: "Read Only",
         description: "Provides read only access to mParticle features",
-        tasks: &["audiences:view", "calculated_attributes:view", "data_filter:view", "data_plans:view", "identity_settings:*", "live_stream:view", "rules:view", "workspaces:*"],
+        tasks: &[
+            "audiences:view",
+            "calculated_attributes:view",
+            "data_filter:view",
+            "data_plans:view",
+            "identity_settings:*",
+            "live_stream:view",
+            "rules:view",
+            "workspaces:*",
+        ],
     },
     StandardRole {
         role_id: "support-role",
         name: "Support",
         description: "Provides necessary access for technical support",
-        tasks: &["api_credentials:*", "audiences:*", "calculated_attributes:*", "catalog:*", "connections:configure_inputs", "connections:configure_outputs", "connections:connect_integration", "data_filter:*", "data_plans:*", "identity_settings:*", "live_stream:view", "privacy:settings", "rules:*", "user_activity:view", "workspaces:*"],
+        tasks: &[
+            "api_credentials:*",
+            "audiences:*",
+            "calculated_attributes:*",
+            "catalog:*",
+            "connections:configure_inputs",
+            "connections:configure_outputs",
+            "connections:connect_integration",
+            "data_filter:*",
+            "data_plans:*",
+            "identity_settings:*",
+            "live_stream:view",
+            "privacy:settings",
+            "rules:*",
+            "user_activity:view",
+            "workspaces:*",
+        ],
     },
 ];
 
@@ -88,25 +169,39 @@ mod tests {
             assert_eq!(template["role_id"], role.role_id);
             assert_eq!(template["name"], role.name);
             assert_eq!(template["description"], role.description);
-            let task_ids: Vec<&str> =
-                template["tasks"].as_array().unwrap().iter().map(|t| t["task_id"].as_str().unwrap()).collect();
+            let task_ids: Vec<&str> = template["tasks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["task_id"].as_str().unwrap())
+                .collect();
             assert_eq!(task_ids, role.tasks);
         }
-        assert_eq!(std::fs::read_dir(dir).unwrap().count(), STANDARD_ROLES.len());
+        assert_eq!(
+            std::fs::read_dir(dir).unwrap().count(),
+            STANDARD_ROLES.len()
+        );
     }
 
     #[test]
     fn standard_roles_name_only_catalog_tasks() {
         for role in STANDARD_ROLES {
             for task_id in role.tasks {
-                assert!(tasks::find(task_id).is_some(), "{} names unknown task {task_id}", role.role_id);
+                assert!(
+                    tasks::find(task_id).is_some(),
+                    "{} names unknown task {task_id}",
+                    role.role_id
+                );
             }
         }
     }
 
     #[test]
     fn compliance_may_run_privacy_requests_and_support_may_only_view_privacy_settings() {
-        assert!(find("compliance-role").unwrap().permissions().allows("privacy:*"));
+        assert!(find("compliance-role")
+            .unwrap()
+            .permissions()
+            .allows("privacy:*"));
         let support = find("support-role").unwrap().permissions();
         assert!(support.allows("privacy:settings"));
         assert!(!support.allows("privacy:*"));

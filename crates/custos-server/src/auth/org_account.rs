@@ -42,7 +42,10 @@ pub(crate) struct OrgAccount<S> {
 impl<S: RequiredScope + Send> FromRequestParts<AppState> for OrgAccount<S> {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<OrgAccount<S>, ApiError> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<OrgAccount<S>, ApiError> {
         let grant = Grant::from_request_parts(parts, state).await?;
         if !grant.0.scopes.contains(&S::SCOPE) {
             return Err(ApiError::Forbidden(format!(
@@ -54,14 +57,21 @@ impl<S: RequiredScope + Send> FromRequestParts<AppState> for OrgAccount<S> {
             .await
             .map_err(|_| ApiError::NotFound("no such resource".into()))?;
         let param = |name: &str| -> Option<i64> {
-            params.iter().find(|(key, _)| key == name).and_then(|(_, value)| value.parse().ok())
+            params
+                .iter()
+                .find(|(key, _)| key == name)
+                .and_then(|(_, value)| value.parse().ok())
         };
         let (Some(org), Some(account)) = (param("org_id"), param("account_id")) else {
-            return Err(ApiError::NotFound("orgId and accountId must be integers".into()));
+            return Err(ApiError::NotFound(
+                "orgId and accountId must be integers".into(),
+            ));
         };
         let (org_id, account_id) = (OrgId(org), AccountId(account));
         if org_id != grant.0.org_id || !state.store.account_in_org(org_id, account_id).await? {
-            return Err(ApiError::NotFound(format!("organization {org} has no account {account}")));
+            return Err(ApiError::NotFound(format!(
+                "organization {org} has no account {account}"
+            )));
         }
         if let Err(not_until) = state.roles_limiter.check_key(&org_id) {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
@@ -70,6 +80,11 @@ impl<S: RequiredScope + Send> FromRequestParts<AppState> for OrgAccount<S> {
                 limit: "org",
             });
         }
-        Ok(OrgAccount { grant, org_id, account_id, _scope: PhantomData })
+        Ok(OrgAccount {
+            grant,
+            org_id,
+            account_id,
+            _scope: PhantomData,
+        })
     }
 }
