@@ -8,8 +8,10 @@
 //! - [`access`]: tasks, custom roles, role manifests and effective permissions
 //!   (mParticle's Custom Access Roles model).
 //! - [`scope`]: which APIs an API credential may call.
+//! - [`identity`]: identity types and IDSync's profile conversion strategy.
 //! - [`ids`]: typed identifiers of tenants.
 
 pub mod access;
+pub mod identity;
 pub mod ids;
 pub mod scope;

@@ -42,10 +42,7 @@ impl FromStr for Scope {
     type Err = UnknownScope;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Scope::ALL
-            .into_iter()
-            .find(|scope| scope.as_str() == s)
-            .ok_or_else(|| UnknownScope(s.to_owned()))
+        Scope::ALL.into_iter().find(|scope| scope.as_str() == s).ok_or_else(|| UnknownScope(s.to_owned()))
     }
 }
 
@@ -77,10 +74,7 @@ mod tests {
             parse_scope_list("profile, custom_roles,profile").unwrap(),
             vec![Scope::CustomRoles, Scope::Profile]
         );
-        assert_eq!(
-            parse_scope_list("custom_roles,events").unwrap_err(),
-            UnknownScope("events".into())
-        );
+        assert_eq!(parse_scope_list("custom_roles,events").unwrap_err(), UnknownScope("events".into()));
         assert!(parse_scope_list(" , ").is_err());
     }
 

@@ -51,13 +51,7 @@ where
 }
 
 fn manifest(generation: usize) -> Value {
-    let tasks = [
-        "audiences:*",
-        "rules:view",
-        "live_stream:view",
-        "connections:configure_inputs",
-        "privacy:settings",
-    ];
+    let tasks = ["audiences:*", "rules:view", "live_stream:view", "connections:configure_inputs", "privacy:settings"];
     let roles: Vec<Value> = (0..100)
         .map(|i| {
             json!({
@@ -84,29 +78,17 @@ async fn http_figures() {
         Err(_) => DataSource::DataDir(dir.path().to_owned()),
     };
     let store = custos_store::open(&source).await.unwrap();
-    let org = provision::create_organization(&*store, "Bench")
-        .await
-        .unwrap();
-    let config = ServeConfig {
-        roles_requests_per_minute: u32::MAX,
-        ..ServeConfig::mparticle_defaults()
-    };
+    let config = ServeConfig { roles_requests_per_minute: u32::MAX, ..ServeConfig::mparticle_defaults() };
+    let org = provision::create_organization(&*store, &config.master_key, "Bench").await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(custos_server::serve(
-        listener,
-        store.clone(),
-        config,
-        std::future::pending(),
-    ));
+    tokio::spawn(custos_server::serve(listener, store.clone(), config, std::future::pending()));
 
     let http = reqwest::Client::new();
     let token: Value = http
         .post(format!("{base}/oauth/token"))
-        .json(
-            &json!({"client_id": org.api_client.key, "client_secret": org.api_client.secret,
-                      "audience": "https://api.mparticle.com", "grant_type": "client_credentials"}),
-        )
+        .json(&json!({"client_id": org.api_client.key, "client_secret": org.api_client.secret,
+                      "audience": "https://api.mparticle.com", "grant_type": "client_credentials"}))
         .send()
         .await
         .unwrap()
@@ -114,13 +96,9 @@ async fn http_figures() {
         .await
         .unwrap();
     let token = token["access_token"].as_str().unwrap().to_owned();
-    let roles_url = format!(
-        "{base}/platform/v2/organizations/{}/accounts/{}/roles",
-        org.ids.org_id, org.ids.account_id
-    );
-    let bodies: Vec<Vec<u8>> = (0..2)
-        .map(|g| serde_json::to_vec(&manifest(g)).unwrap())
-        .collect();
+    let roles_url =
+        format!("{base}/platform/v2/organizations/{}/accounts/{}/roles", org.ids.org_id, org.ids.account_id);
+    let bodies: Vec<Vec<u8>> = (0..2).map(|g| serde_json::to_vec(&manifest(g)).unwrap()).collect();
 
     let baseline = measure("GET /healthz (baseline)", 2000, || async {
         let response = http.get(format!("{base}/healthz")).send().await.unwrap();
@@ -131,11 +109,7 @@ async fn http_figures() {
     let upload = measure("PUT 100-role manifest", 300, || {
         generation += 1;
         let body = bodies[generation % 2].clone();
-        let request = http
-            .put(&roles_url)
-            .bearer_auth(&token)
-            .header("content-type", "application/json")
-            .body(body);
+        let request = http.put(&roles_url).bearer_auth(&token).header("content-type", "application/json").body(body);
         async move {
             let response = request.send().await.unwrap();
             assert_eq!(response.status(), 200);
@@ -143,25 +117,14 @@ async fn http_figures() {
     })
     .await;
     let fetch = measure("GET 100-role manifest", 1000, || async {
-        let response = http
-            .get(&roles_url)
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap();
+        let response = http.get(&roles_url).bearer_auth(&token).send().await.unwrap();
         assert_eq!(response.status(), 200);
         response.bytes().await.unwrap();
     })
     .await;
 
-    println!(
-        "\nCustom Access Roles API over HTTP, store: {}",
-        store.backend()
-    );
-    println!(
-        "{:<28} {:>10} {:>10} {:>10} {:>12}",
-        "operation", "mean", "p50", "p99", "mean/baseline"
-    );
+    println!("\nCustom Access Roles API over HTTP, store: {}", store.backend());
+    println!("{:<28} {:>10} {:>10} {:>10} {:>12}", "operation", "mean", "p50", "p99", "mean/baseline");
     for figures in [&baseline, &upload, &fetch] {
         println!(
             "{:<28} {:>10.3?} {:>10.3?} {:>10.3?} {:>12.1}",
@@ -179,14 +142,7 @@ fn permission_figures() {
     let admin = standard::find("admin-compliance-role").unwrap();
     let permissions = Permissions::from_tasks(admin.tasks);
     let plain: HashSet<String> = admin.tasks.iter().map(|t| (*t).to_owned()).collect();
-    let asked = [
-        "audiences:view",
-        "privacy:*",
-        "user:core",
-        "rules:view",
-        "user_groups:view",
-        "live_stream:view",
-    ];
+    let asked = ["audiences:view", "privacy:*", "user:core", "rules:view", "user_groups:view", "live_stream:view"];
 
     let started = Instant::now();
     let mut hits = 0usize;
@@ -213,22 +169,7 @@ fn permission_figures() {
     let per = |total: Duration| total.as_nanos() as f64 / CHECKS as f64;
     println!("\nPermission check (domain core, {CHECKS} checks)");
     println!("{:<40} {:>10} {:>14}", "operation", "ns/op", "ratio");
-    println!(
-        "{:<40} {:>10.1} {:>14.2}",
-        "HashSet lookup (baseline)",
-        per(baseline),
-        1.0
-    );
-    println!(
-        "{:<40} {:>10.1} {:>14.2}",
-        "Permissions::allows",
-        per(check),
-        per(check) / per(baseline)
-    );
-    println!(
-        "{:<40} {:>10.1} {:>14.2}",
-        "Permissions::from_tasks (17 tasks)",
-        per(build),
-        per(build) / per(baseline)
-    );
+    println!("{:<40} {:>10.1} {:>14.2}", "HashSet lookup (baseline)", per(baseline), 1.0);
+    println!("{:<40} {:>10.1} {:>14.2}", "Permissions::allows", per(check), per(check) / per(baseline));
+    println!("{:<40} {:>10.1} {:>14.2}", "Permissions::from_tasks (17 tasks)", per(build), per(build) / per(baseline));
 }

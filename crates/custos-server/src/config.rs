@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::sealing::MasterKey;
+
 /// The audience every token request may name: mParticle's own API host, so
 /// that clients written for mParticle work unchanged.
 pub const MPARTICLE_AUDIENCE: &str = "https://api.mparticle.com";
@@ -18,10 +20,14 @@ pub struct ServeConfig {
     pub max_body_bytes: usize,
     /// A request still unanswered after this long gets 408.
     pub request_timeout: Duration,
+    /// Event batches per second per workspace, mParticle's default 270.
+    pub events_batches_per_second: u32,
+    /// Opens the sealed input secrets that HMAC signatures need.
+    pub master_key: MasterKey,
 }
 
 impl ServeConfig {
-    /// The settings of mParticle itself.
+    /// The settings of mParticle itself, with a fresh master key.
     pub fn mparticle_defaults() -> ServeConfig {
         ServeConfig {
             extra_audiences: Vec::new(),
@@ -29,6 +35,8 @@ impl ServeConfig {
             roles_requests_per_minute: 100,
             max_body_bytes: 1024 * 1024,
             request_timeout: Duration::from_secs(30),
+            events_batches_per_second: 270,
+            master_key: MasterKey::generate(),
         }
     }
 

@@ -17,8 +17,14 @@ pub enum ApiError {
     Invalid(Vec<String>),
     #[error("{0}")]
     Unauthorized(String),
+    /// Missing credentials where HTTP Basic is expected (Events API).
+    #[error("{0}")]
+    BasicUnauthorized(String),
     #[error("{0}")]
     Forbidden(String),
+    /// An error of the Identity API, in the shape its SDKs parse.
+    #[error("{message}")]
+    Identity { status: StatusCode, code: &'static str, message: String },
     #[error("{0}")]
     NotFound(String),
     #[error("{}", .0.join("; "))]
@@ -26,17 +32,10 @@ pub enum ApiError {
     #[error("request body exceeds the limit of {limit} bytes")]
     PayloadTooLarge { limit: usize },
     #[error("rate limit exceeded for this {limit}: retry after {retry_after_secs} s")]
-    RateLimited {
-        retry_after_secs: u64,
-        limit: &'static str,
-    },
+    RateLimited { retry_after_secs: u64, limit: &'static str },
     /// An error of the OAuth token endpoint (RFC 6749 §5.2).
     #[error("{error}: {description}")]
-    OAuth {
-        status: StatusCode,
-        error: &'static str,
-        description: String,
-    },
+    OAuth { status: StatusCode, error: &'static str, description: String },
     #[error("internal error: {0}")]
     Internal(Box<dyn std::error::Error + Send + Sync>),
 }
@@ -49,7 +48,8 @@ impl ApiError {
     fn status(&self) -> StatusCode {
         match self {
             ApiError::Invalid(_) => StatusCode::BAD_REQUEST,
-            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized(_) | ApiError::BasicUnauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Identity { status, .. } => *status,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
@@ -90,17 +90,21 @@ impl IntoResponse for ApiError {
         let status = self.status();
         let messages = match &self {
             ApiError::Invalid(messages) | ApiError::Conflict(messages) => messages.clone(),
-            ApiError::OAuth {
-                error, description, ..
-            } => {
+            ApiError::OAuth { error, description, .. } => {
                 let body = json!({ "error": error, "error_description": description });
                 let mut response = (status, axum::Json(body)).into_response();
                 if status == StatusCode::UNAUTHORIZED {
-                    response
-                        .headers_mut()
-                        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic"));
+                    response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic"));
                 }
                 return response;
+            }
+            ApiError::Identity { code, message, .. } => {
+                // mParticle's docs say `errors`; the Web SDK reads `Errors`. Both, then.
+                let errors = json!([{ "code": code, "message": message }]);
+                let body = json!({
+                    "errors": errors, "Errors": errors, "ErrorCode": code, "StatusCode": status.as_u16(),
+                });
+                return (status, axum::Json(body)).into_response();
             }
             ApiError::Internal(error) => {
                 tracing::error!(%error, "request failed");
@@ -114,10 +118,10 @@ impl IntoResponse for ApiError {
             ApiError::Unauthorized(_) => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
-            ApiError::RateLimited {
-                retry_after_secs,
-                limit,
-            } => {
+            ApiError::BasicUnauthorized(_) => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"custos\""));
+            }
+            ApiError::RateLimited { retry_after_secs, limit } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
                 headers.insert("x-mp-rate-limit-exceeded", HeaderValue::from_static(limit));
             }
@@ -131,12 +135,8 @@ impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> ApiError {
         match error {
             StoreError::NotFound => ApiError::NotFound("not found".to_owned()),
-            error @ (StoreError::RoleAssigned(_) | StoreError::UnknownRole(_)) => {
-                ApiError::invalid(error.to_string())
-            }
-            StoreError::Conflict(what) => {
-                ApiError::Conflict(vec![format!("{what} already exists")])
-            }
+            error @ (StoreError::RoleAssigned(_) | StoreError::UnknownRole(_)) => ApiError::invalid(error.to_string()),
+            StoreError::Conflict(what) => ApiError::Conflict(vec![format!("{what} already exists")]),
             other => ApiError::Internal(Box::new(other)),
         }
     }

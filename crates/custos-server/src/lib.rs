@@ -8,15 +8,20 @@
 //!   (an OAuth bearer grant with a scope, tenancy of the path).
 //! - `error`: [`ApiError`], the one place where errors become HTTP responses.
 //! - `middleware`: request ids, tracing, body limits, JSON bodies for bare errors.
+//! - `batch`: reading Events API batches; `ingest`: their group commit.
 //! - [`provision`]: creation of organizations and credentials (used by the CLI too).
 //! - [`secrets`]: generation, hashing and constant-time checking of secrets.
+//! - [`sealing`]: the master key, for the input secrets that must be recovered.
 
 mod auth;
+mod batch;
 pub mod config;
 mod error;
+mod ingest;
 mod middleware;
 pub mod provision;
 mod routes;
+pub mod sealing;
 pub mod secrets;
 mod state;
 
@@ -36,11 +41,7 @@ pub fn app(store: Arc<dyn Store>, config: ServeConfig) -> Router {
     let state = AppState::new(store, config);
     let max_body_bytes = state.config.max_body_bytes;
     let request_timeout = state.config.request_timeout;
-    middleware::wrap(
-        routes::router().with_state(state),
-        max_body_bytes,
-        request_timeout,
-    )
+    middleware::wrap(routes::router().with_state(state), max_body_bytes, request_timeout)
 }
 
 /// Serves the platform on `listener` until `shutdown` completes, then stops
@@ -52,10 +53,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = app(store, config);
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
 }

@@ -15,9 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use tower::ServiceBuilder;
 use tower_http::cors::CorsLayer;
-use tower_http::request_id::{
-    MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
-};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
@@ -37,10 +35,7 @@ pub(crate) fn wrap(router: Router, max_body_bytes: usize, request_timeout: Durat
             .layer(PropagateRequestIdLayer::x_request_id())
             .layer(middleware::map_response(json_error_bodies))
             .layer(CorsLayer::permissive())
-            .layer(TimeoutLayer::with_status_code(
-                StatusCode::REQUEST_TIMEOUT,
-                request_timeout,
-            ))
+            .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, request_timeout))
             .layer(middleware::from_fn(move |request: Request, next: Next| {
                 refuse_oversized(request, next, max_body_bytes)
             }))
@@ -49,15 +44,9 @@ pub(crate) fn wrap(router: Router, max_body_bytes: usize, request_timeout: Durat
 }
 
 fn request_span(request: &Request<Body>) -> tracing::Span {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("(unmatched)", MatchedPath::as_str);
-    let request_id = request
-        .extensions()
-        .get::<RequestId>()
-        .and_then(|id| id.header_value().to_str().ok())
-        .unwrap_or("-");
+    let route = request.extensions().get::<MatchedPath>().map_or("(unmatched)", MatchedPath::as_str);
+    let request_id =
+        request.extensions().get::<RequestId>().and_then(|id| id.header_value().to_str().ok()).unwrap_or("-");
     tracing::info_span!("request", method = %request.method(), route, request_id)
 }
 
@@ -70,9 +59,7 @@ async fn refuse_oversized(request: Request, next: Next, limit: usize) -> Respons
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.parse::<u64>().ok());
     match declared {
-        Some(length) if length > limit as u64 => {
-            ApiError::PayloadTooLarge { limit }.into_response()
-        }
+        Some(length) if length > limit as u64 => ApiError::PayloadTooLarge { limit }.into_response(),
         _ => next.run(request).await,
     }
 }
@@ -96,10 +83,7 @@ async fn json_error_bodies(response: Response) -> Response {
         other => other.canonical_reason().unwrap_or("error").to_owned(),
     };
     let (mut parts, _) = response.into_parts();
-    parts.headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     parts.headers.remove(header::CONTENT_LENGTH);
     let body = serde_json::to_vec(&error_body(status, &[reason])).unwrap_or_default();
     Response::from_parts(parts, Body::from(body))

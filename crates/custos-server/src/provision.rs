@@ -5,11 +5,10 @@
 
 use custos_core::ids::OrgId;
 use custos_core::scope::Scope;
-use custos_store::{
-    CreatedOrganization, HashedKey, NewApiCredential, NewOrganization, Store, StoreResult,
-};
+use custos_store::{CreatedOrganization, HashedKey, NewApiCredential, NewOrganization, Store, StoreResult};
 use time::OffsetDateTime;
 
+use crate::sealing::MasterKey;
 use crate::secrets::{hash_secret, new_key, new_secret};
 
 /// A key and its secret in plain text: shown once, never stored.
@@ -21,26 +20,21 @@ pub struct IssuedKey {
 
 impl std::fmt::Debug for IssuedKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("IssuedKey")
-            .field("key", &self.key)
-            .field("secret", &"***")
-            .finish()
+        f.debug_struct("IssuedKey").field("key", &self.key).field("secret", &"***").finish()
     }
 }
 
 impl IssuedKey {
     fn generate() -> IssuedKey {
-        IssuedKey {
-            key: new_key(),
-            secret: new_secret(),
-        }
+        IssuedKey { key: new_key(), secret: new_secret() }
     }
 
     fn hashed(&self) -> HashedKey {
-        HashedKey {
-            key: self.key.clone(),
-            secret_hash: hash_secret(&self.secret),
-        }
+        HashedKey { key: self.key.clone(), secret_hash: hash_secret(&self.secret), secret_sealed: None }
+    }
+
+    fn hashed_and_sealed(&self, master_key: &MasterKey) -> HashedKey {
+        HashedKey { secret_sealed: Some(master_key.seal(&self.secret)), ..self.hashed() }
     }
 }
 
@@ -58,23 +52,21 @@ pub struct ProvisionedOrganization {
     pub server_input: IssuedKey,
 }
 
+/// Input secrets are sealed with `master_key` as well as hashed, for HMAC signatures.
 pub async fn create_organization(
     store: &dyn Store,
+    master_key: &MasterKey,
     name: &str,
 ) -> StoreResult<ProvisionedOrganization> {
     let now = OffsetDateTime::now_utc();
-    let (api_client, workspace, web_input, server_input) = (
-        IssuedKey::generate(),
-        IssuedKey::generate(),
-        IssuedKey::generate(),
-        IssuedKey::generate(),
-    );
+    let (api_client, workspace, web_input, server_input) =
+        (IssuedKey::generate(), IssuedKey::generate(), IssuedKey::generate(), IssuedKey::generate());
     let ids = store
         .create_organization(NewOrganization {
             name: name.to_owned(),
             workspace: workspace.hashed(),
-            web_input: web_input.hashed(),
-            server_input: server_input.hashed(),
+            web_input: web_input.hashed_and_sealed(master_key),
+            server_input: server_input.hashed_and_sealed(master_key),
             api_credential: NewApiCredential {
                 client_id: api_client.key.clone(),
                 secret_hash: hash_secret(&api_client.secret),
@@ -85,13 +77,7 @@ pub async fn create_organization(
             now,
         })
         .await?;
-    Ok(ProvisionedOrganization {
-        ids,
-        api_client,
-        workspace,
-        web_input,
-        server_input,
-    })
+    Ok(ProvisionedOrganization { ids, api_client, workspace, web_input, server_input })
 }
 
 /// A new API credential of an organization with only the given scopes.

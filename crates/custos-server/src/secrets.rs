@@ -38,10 +38,7 @@ pub fn hash_secret(secret: &str) -> String {
 
 /// Whether `secret` hashes to `stored_hash`, in time independent of where they differ.
 pub fn verify_secret(secret: &str, stored_hash: &str) -> bool {
-    hash_secret(secret)
-        .as_bytes()
-        .ct_eq(stored_hash.as_bytes())
-        .into()
+    hash_secret(secret).as_bytes().ct_eq(stored_hash.as_bytes()).into()
 }
 
 #[cfg(test)]

@@ -3,11 +3,12 @@
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
-use custos_core::ids::OrgId;
+use custos_core::ids::{OrgId, WorkspaceId};
 use custos_store::Store;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use crate::config::ServeConfig;
+use crate::ingest::Ingestor;
 
 #[derive(Clone)]
 pub(crate) struct AppState {
@@ -16,15 +17,20 @@ pub(crate) struct AppState {
     /// Per-organization limit of the Custom Access Roles API. It lives in the
     /// process: with several nodes each enforces the limit on its own share.
     pub(crate) roles_limiter: Arc<DefaultKeyedRateLimiter<OrgId>>,
+    /// Per-workspace limit of event batches, in process like the one above.
+    pub(crate) events_limiter: Arc<DefaultKeyedRateLimiter<WorkspaceId>>,
+    pub(crate) ingestor: Ingestor,
 }
 
 impl AppState {
     pub(crate) fn new(store: Arc<dyn Store>, config: ServeConfig) -> AppState {
-        let per_minute =
-            NonZeroU32::new(config.roles_requests_per_minute).unwrap_or(NonZeroU32::MIN);
+        let per_minute = NonZeroU32::new(config.roles_requests_per_minute).unwrap_or(NonZeroU32::MIN);
+        let batches_per_second = NonZeroU32::new(config.events_batches_per_second).unwrap_or(NonZeroU32::MIN);
         AppState {
+            ingestor: Ingestor::start(store.clone()),
             store,
             roles_limiter: Arc::new(RateLimiter::keyed(Quota::per_minute(per_minute))),
+            events_limiter: Arc::new(RateLimiter::keyed(Quota::per_second(batches_per_second))),
             config: Arc::new(config),
         }
     }

@@ -23,7 +23,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use custos_core::access::{Manifest, Role};
-use custos_core::ids::{AccountId, OrgId};
+use custos_core::identity::{Identity, Mpid, RequestKind};
+use custos_core::ids::{AccountId, OrgId, WorkspaceId};
 use time::OffsetDateTime;
 
 pub use model::*;
@@ -97,15 +98,8 @@ pub trait Store: Send + Sync + 'static {
     async fn count_organizations(&self) -> StoreResult<i64>;
     async fn account_in_org(&self, org_id: OrgId, account_id: AccountId) -> StoreResult<bool>;
 
-    async fn create_api_credential(
-        &self,
-        org_id: OrgId,
-        new: NewApiCredential,
-    ) -> StoreResult<ApiCredential>;
-    async fn find_api_credential(
-        &self,
-        client_id: &str,
-    ) -> StoreResult<Option<StoredApiCredential>>;
+    async fn create_api_credential(&self, org_id: OrgId, new: NewApiCredential) -> StoreResult<ApiCredential>;
+    async fn find_api_credential(&self, client_id: &str) -> StoreResult<Option<StoredApiCredential>>;
     async fn list_api_credentials(&self, org_id: OrgId) -> StoreResult<Vec<ApiCredential>>;
     /// Deletes a credential and every token issued to it. Returns whether it existed.
     async fn delete_api_credential(&self, client_id: &str) -> StoreResult<bool>;
@@ -118,11 +112,7 @@ pub trait Store: Send + Sync + 'static {
         expires_at: OffsetDateTime,
     ) -> StoreResult<()>;
     /// The grant behind an unexpired token.
-    async fn find_access_token(
-        &self,
-        token_hash: &str,
-        now: OffsetDateTime,
-    ) -> StoreResult<Option<TokenGrant>>;
+    async fn find_access_token(&self, token_hash: &str, now: OffsetDateTime) -> StoreResult<Option<TokenGrant>>;
     async fn delete_expired_access_tokens(&self, now: OffsetDateTime) -> StoreResult<u64>;
 
     // Custom access roles.
@@ -151,6 +141,43 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<UserRole>;
     async fn list_users(&self, org_id: OrgId) -> StoreResult<Vec<UserRole>>;
     async fn remove_user(&self, org_id: OrgId, email: &str) -> StoreResult<bool>;
+
+    // Inputs and workspaces.
+    async fn find_input(&self, key: &str) -> StoreResult<Option<StoredInput>>;
+    async fn find_workspace(&self, workspace_id: WorkspaceId) -> StoreResult<Option<WorkspacePlace>>;
+
+    // Identity (IDSync).
+    /// Resolves and applies an Identity API request in one transaction.
+    /// `new_mpid` is used if a profile is created; if it is taken the call
+    /// fails with [`StoreError::Conflict`] and may be retried with another.
+    async fn identity_request(
+        &self,
+        workspace_id: WorkspaceId,
+        kind: RequestKind,
+        identities: &[Identity],
+        previous_mpid: Option<Mpid>,
+        new_mpid: Mpid,
+        now_ms: i64,
+    ) -> StoreResult<IdentityOutcome>;
+    /// Applies identity changes to an existing profile, moving a changed
+    /// identity off any other profile. [`StoreError::NotFound`] if the profile does not exist.
+    async fn modify_identities(
+        &self,
+        workspace_id: WorkspaceId,
+        mpid: Mpid,
+        changes: &[IdentityChange],
+        now_ms: i64,
+    ) -> StoreResult<()>;
+
+    // Events.
+    /// Stores batches in one transaction: every batch is resolved to a
+    /// profile, its identities, attributes and consent land there, and the
+    /// batch is kept. Durable when this returns.
+    async fn ingest_batches(&self, batches: &[IncomingBatch]) -> StoreResult<Vec<IngestOutcome>>;
+
+    // Profiles.
+    async fn profile(&self, workspace_id: WorkspaceId, mpid: Mpid) -> StoreResult<Option<Profile>>;
+    async fn stats(&self) -> StoreResult<Stats>;
 }
 
 /// Opens (creating if needed) the store and applies pending migrations.
@@ -158,13 +185,9 @@ pub async fn open(source: &DataSource) -> StoreResult<Arc<dyn Store>> {
     match source {
         DataSource::DataDir(dir) => {
             std::fs::create_dir_all(dir)?;
-            Ok(Arc::new(
-                sqlite::SqliteStore::open_file(&dir.join("custos.db")).await?,
-            ))
+            Ok(Arc::new(sqlite::SqliteStore::open_file(&dir.join("custos.db")).await?))
         }
-        DataSource::Url(url)
-            if url.starts_with("postgres://") || url.starts_with("postgresql://") =>
-        {
+        DataSource::Url(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
             Ok(Arc::new(postgres::PostgresStore::connect(url).await?))
         }
         DataSource::Url(url) if url.starts_with("sqlite:") => {
@@ -190,10 +213,7 @@ mod tests {
     #[test]
     fn urls_are_redacted_for_display() {
         assert_eq!(redact_url("postgres://u:pw@h/db"), "postgres://u:***@h/db");
-        assert_eq!(
-            redact_url("postgres://postgres@127.0.0.1/test"),
-            "postgres://postgres@127.0.0.1/test"
-        );
+        assert_eq!(redact_url("postgres://postgres@127.0.0.1/test"), "postgres://postgres@127.0.0.1/test");
         assert_eq!(redact_url("sqlite:/tmp/x.db"), "sqlite:/tmp/x.db");
     }
 }

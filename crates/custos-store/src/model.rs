@@ -1,15 +1,19 @@
 //! The records the store reads and writes.
 
 use custos_core::access::Role;
+use custos_core::identity::{Identity, IdentityType, Mpid};
 use custos_core::ids::{AccountId, OrgId, WorkspaceId};
 use custos_core::scope::Scope;
 use time::OffsetDateTime;
 
-/// A key with the SHA-256 (hex) of its secret.
+/// A key with the SHA-256 (hex) of its secret and, where the secret must be
+/// recovered (input secrets, for HMAC signatures), the secret sealed with
+/// the server's master key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HashedKey {
     pub key: String,
     pub secret_hash: String,
+    pub secret_sealed: Option<String>,
 }
 
 /// A new organization with its first account, workspace, inputs and API credential.
@@ -105,4 +109,128 @@ pub struct UserRole {
     pub role_kind: RoleKind,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
+}
+
+/// Which kind of input a key belongs to: web (Web SDK; key-only identity
+/// auth allowed) or server-to-server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputKind {
+    Web,
+    Server,
+}
+
+impl InputKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InputKind::Web => "web",
+            InputKind::Server => "server",
+        }
+    }
+}
+
+/// An input key with what authenticating it needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredInput {
+    pub id: i64,
+    pub kind: InputKind,
+    pub workspace_id: WorkspaceId,
+    pub org_id: OrgId,
+    pub secret_hash: String,
+    pub secret_sealed: Option<String>,
+}
+
+/// Where a workspace sits in the tenant hierarchy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorkspacePlace {
+    pub workspace_id: WorkspaceId,
+    pub account_id: AccountId,
+    pub org_id: OrgId,
+}
+
+/// What an Identity API request did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityOutcome {
+    /// `None` when a search found nothing.
+    pub mpid: Option<Mpid>,
+    pub created: bool,
+    pub matched: Vec<Identity>,
+    pub logged_in: bool,
+}
+
+/// One change of a modify request: `old` absent adds, `new` absent removes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityChange {
+    pub kind: IdentityType,
+    pub old: Option<String>,
+    pub new: Option<String>,
+}
+
+/// A consent state for one regulation and purpose, as JSON.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsentRecord {
+    /// `gdpr` or `ccpa`.
+    pub regulation: String,
+    /// The GDPR purpose, or `data_sale_opt_out` for CCPA.
+    pub purpose: String,
+    pub state_json: String,
+}
+
+/// A validated event batch, ready to store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncomingBatch {
+    pub workspace_id: WorkspaceId,
+    pub input_id: i64,
+    pub source_request_id: Option<String>,
+    pub mpid: Option<Mpid>,
+    /// The MPID to give a profile if the batch creates one.
+    pub new_mpid: Mpid,
+    pub identities: Vec<Identity>,
+    /// Attribute name and value as JSON.
+    pub attributes: Vec<(String, String)>,
+    pub deleted_attributes: Vec<String>,
+    pub consent: Vec<ConsentRecord>,
+    pub opted_out: Option<bool>,
+    pub event_count: i64,
+    /// The batch as received, JSON.
+    pub body: String,
+    pub received_at_ms: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IngestOutcome {
+    pub mpid: Mpid,
+    /// Already stored under the same `source_request_id`: not stored again.
+    pub duplicate: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredIdentity {
+    pub identity: Identity,
+    pub created_at_ms: i64,
+}
+
+/// A profile as the Profile API shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Profile {
+    pub mpid: Mpid,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+    pub opted_out: bool,
+    pub identities: Vec<StoredIdentity>,
+    /// Name and value as JSON.
+    pub attributes: Vec<(String, String)>,
+    pub consent: Vec<ConsentRecord>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Counts {
+    pub batches: i64,
+    pub events: i64,
+    pub profiles: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Stats {
+    pub totals: Counts,
+    pub workspaces: Vec<(WorkspaceId, Counts)>,
 }

@@ -25,19 +25,13 @@ pub(crate) fn from_unix(seconds: i64) -> OffsetDateTime {
 }
 
 pub(crate) fn join_scopes(scopes: &[Scope]) -> String {
-    scopes
-        .iter()
-        .map(|scope| scope.as_str())
-        .collect::<Vec<_>>()
-        .join(",")
+    scopes.iter().map(|scope| scope.as_str()).collect::<Vec<_>>().join(",")
 }
 
 /// Scopes as stored. A name this version does not know (written by a newer
 /// one) is skipped rather than failing every request of the credential.
 pub(crate) fn split_scopes(text: &str) -> Vec<Scope> {
-    text.split(',')
-        .filter_map(|name| name.parse().ok())
-        .collect()
+    text.split(',').filter_map(|name| name.parse().ok()).collect()
 }
 
 pub(crate) fn join_tasks(role: &Role) -> String {
@@ -53,7 +47,10 @@ pub(crate) fn split_tasks(text: &str) -> Vec<String> {
 macro_rules! impl_store {
     ($store:ty, $db:ty, $backend:literal) => {
         use async_trait::async_trait;
+        use std::collections::HashMap;
+
         use custos_core::access::{Manifest, Role};
+        use custos_core::identity::{self, Identity, IdentityType, Mpid, Owner, RequestKind, Resolution};
         use custos_core::ids::{AccountId, OrgId, WorkspaceId};
         use sqlx::Row;
         use time::OffsetDateTime;
@@ -125,6 +122,221 @@ macro_rules! impl_store {
             Ok(StoredManifest { roles, modified_at, modified_by })
         }
 
+        type DbConn = <$db as sqlx::Database>::Connection;
+
+        /// Who holds each of `identities` now, with each holder's login ID.
+        async fn owners_in(
+            conn: &mut DbConn,
+            workspace_id: i64,
+            identities: &[Identity],
+        ) -> StoreResult<HashMap<Identity, Owner>> {
+            let mut owners = HashMap::new();
+            let mut login_ids: HashMap<i64, Option<String>> = HashMap::new();
+            for identity in identities {
+                let mpid: Option<i64> = sqlx::query_scalar(
+                    "SELECT mpid FROM profile_identities WHERE workspace_id = $1 AND identity_type = $2 AND value = $3",
+                )
+                .bind(workspace_id)
+                .bind(identity.kind.as_str())
+                .bind(&identity.value)
+                .fetch_optional(&mut *conn)
+                .await?;
+                let Some(mpid) = mpid else { continue };
+                let login_id = match login_ids.get(&mpid) {
+                    Some(login_id) => login_id.clone(),
+                    None => {
+                        let login_id = login_id_in(conn, workspace_id, mpid).await?;
+                        login_ids.insert(mpid, login_id.clone());
+                        login_id
+                    }
+                };
+                owners.insert(identity.clone(), Owner { mpid: Mpid(mpid), login_id });
+            }
+            Ok(owners)
+        }
+
+        async fn login_id_in(conn: &mut DbConn, workspace_id: i64, mpid: i64) -> StoreResult<Option<String>> {
+            Ok(sqlx::query_scalar(
+                "SELECT value FROM profile_identities WHERE workspace_id = $1 AND mpid = $2 AND identity_type = $3 LIMIT 1",
+            )
+            .bind(workspace_id)
+            .bind(mpid)
+            .bind(IdentityType::CustomerId.as_str())
+            .fetch_optional(&mut *conn)
+            .await?)
+        }
+
+        /// The profile `mpid` as an owner, if it exists.
+        async fn existing_profile(conn: &mut DbConn, workspace_id: i64, mpid: Mpid) -> StoreResult<Option<Owner>> {
+            let found: Option<i64> =
+                sqlx::query_scalar("SELECT mpid FROM profiles WHERE workspace_id = $1 AND mpid = $2")
+                    .bind(workspace_id)
+                    .bind(mpid.0)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+            match found {
+                Some(_) => Ok(Some(Owner { mpid, login_id: login_id_in(conn, workspace_id, mpid.0).await? })),
+                None => Ok(None),
+            }
+        }
+
+        /// Creates a profile at `candidate`, or at the next free MPID of a
+        /// fixed sequence derived from it when that one is taken.
+        async fn create_profile(conn: &mut DbConn, workspace_id: i64, candidate: Mpid, now_ms: i64) -> StoreResult<Mpid> {
+            let mut mpid = candidate;
+            loop {
+                if mpid.0 != 0 && existing_profile(conn, workspace_id, mpid).await?.is_none() {
+                    break;
+                }
+                mpid = Mpid(mpid.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407));
+            }
+            sqlx::query("INSERT INTO profiles (workspace_id, mpid, created_at_ms, updated_at_ms) VALUES ($1, $2, $3, $3)")
+                .bind(workspace_id)
+                .bind(mpid.0)
+                .bind(now_ms)
+                .execute(&mut *conn)
+                .await?;
+            Ok(mpid)
+        }
+
+        /// Gives `identity` to `mpid`, taking it from whichever profile held it.
+        async fn attach(conn: &mut DbConn, workspace_id: i64, mpid: Mpid, identity: &Identity, now_ms: i64) -> StoreResult<()> {
+            sqlx::query(
+                "INSERT INTO profile_identities (workspace_id, identity_type, value, mpid, created_at_ms) \
+                 VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (workspace_id, identity_type, value) DO UPDATE SET mpid = excluded.mpid",
+            )
+            .bind(workspace_id)
+            .bind(identity.kind.as_str())
+            .bind(&identity.value)
+            .bind(mpid.0)
+            .bind(now_ms)
+            .execute(&mut *conn)
+            .await?;
+            Ok(())
+        }
+
+        async fn touch(conn: &mut DbConn, workspace_id: i64, mpid: Mpid, now_ms: i64) -> StoreResult<()> {
+            sqlx::query("UPDATE profiles SET updated_at_ms = $3 WHERE workspace_id = $1 AND mpid = $2")
+                .bind(workspace_id)
+                .bind(mpid.0)
+                .bind(now_ms)
+                .execute(&mut *conn)
+                .await?;
+            Ok(())
+        }
+
+        /// Carries out a resolution: creates or updates the profile.
+        async fn apply(
+            conn: &mut DbConn,
+            workspace_id: i64,
+            resolution: Resolution,
+            new_mpid: Mpid,
+            now_ms: i64,
+        ) -> StoreResult<IdentityOutcome> {
+            let (mpid, attach_list, matched, logged_in, created) = match resolution {
+                Resolution::NotFound => {
+                    return Ok(IdentityOutcome { mpid: None, created: false, matched: vec![], logged_in: false })
+                }
+                Resolution::Existing { mpid, attach, matched, logged_in } => (mpid, attach, matched, logged_in, false),
+                Resolution::Create { attach, logged_in } => {
+                    (create_profile(conn, workspace_id, new_mpid, now_ms).await?, attach, vec![], logged_in, true)
+                }
+            };
+            for identity in &attach_list {
+                attach(conn, workspace_id, mpid, identity, now_ms).await?;
+            }
+            if !created && !attach_list.is_empty() {
+                touch(conn, workspace_id, mpid, now_ms).await?;
+            }
+            Ok(IdentityOutcome { mpid: Some(mpid), created, matched, logged_in })
+        }
+
+        async fn ingest_one(conn: &mut DbConn, batch: &IncomingBatch) -> StoreResult<IngestOutcome> {
+            let workspace_id = batch.workspace_id.0;
+            if let Some(source_request_id) = &batch.source_request_id {
+                let stored: Option<i64> =
+                    sqlx::query_scalar("SELECT mpid FROM batches WHERE input_id = $1 AND source_request_id = $2")
+                        .bind(batch.input_id)
+                        .bind(source_request_id)
+                        .fetch_optional(&mut *conn)
+                        .await?;
+                if let Some(mpid) = stored {
+                    return Ok(IngestOutcome { mpid: Mpid(mpid), duplicate: true });
+                }
+            }
+            let owners = owners_in(conn, workspace_id, &batch.identities).await?;
+            let own = match batch.mpid {
+                Some(mpid) => existing_profile(conn, workspace_id, mpid).await?,
+                None => None,
+            };
+            let resolution = identity::resolve_batch(own, &batch.identities, &|i| owners.get(i).cloned());
+            let outcome = apply(conn, workspace_id, resolution, batch.new_mpid, batch.received_at_ms).await?;
+            let mpid = outcome.mpid.expect("a batch always reaches a profile");
+            for (name, value_json) in &batch.attributes {
+                sqlx::query(
+                    "INSERT INTO profile_attributes (workspace_id, mpid, name, value_json, updated_at_ms) \
+                     VALUES ($1, $2, $3, $4, $5) \
+                     ON CONFLICT (workspace_id, mpid, name) DO UPDATE \
+                     SET value_json = excluded.value_json, updated_at_ms = excluded.updated_at_ms",
+                )
+                .bind(workspace_id)
+                .bind(mpid.0)
+                .bind(name)
+                .bind(value_json)
+                .bind(batch.received_at_ms)
+                .execute(&mut *conn)
+                .await?;
+            }
+            for name in &batch.deleted_attributes {
+                sqlx::query("DELETE FROM profile_attributes WHERE workspace_id = $1 AND mpid = $2 AND name = $3")
+                    .bind(workspace_id)
+                    .bind(mpid.0)
+                    .bind(name)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            for consent in &batch.consent {
+                sqlx::query(
+                    "INSERT INTO profile_consent (workspace_id, mpid, regulation, purpose, state_json) \
+                     VALUES ($1, $2, $3, $4, $5) \
+                     ON CONFLICT (workspace_id, mpid, regulation, purpose) DO UPDATE SET state_json = excluded.state_json",
+                )
+                .bind(workspace_id)
+                .bind(mpid.0)
+                .bind(&consent.regulation)
+                .bind(&consent.purpose)
+                .bind(&consent.state_json)
+                .execute(&mut *conn)
+                .await?;
+            }
+            let opted_out = batch.opted_out.map(i64::from);
+            sqlx::query(
+                "UPDATE profiles SET updated_at_ms = $3, opted_out = COALESCE($4, opted_out) \
+                 WHERE workspace_id = $1 AND mpid = $2",
+            )
+            .bind(workspace_id)
+            .bind(mpid.0)
+            .bind(batch.received_at_ms)
+            .bind(opted_out)
+            .execute(&mut *conn)
+            .await?;
+            sqlx::query(
+                "INSERT INTO batches (workspace_id, input_id, mpid, source_request_id, received_at_ms, event_count, body) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(workspace_id)
+            .bind(batch.input_id)
+            .bind(mpid.0)
+            .bind(&batch.source_request_id)
+            .bind(batch.received_at_ms)
+            .bind(batch.event_count)
+            .bind(&batch.body)
+            .execute(&mut *conn)
+            .await?;
+            Ok(IngestOutcome { mpid, duplicate: false })
+        }
+
         #[async_trait]
         impl Store for $store {
             fn backend(&self) -> &'static str {
@@ -163,13 +375,14 @@ macro_rules! impl_store {
                 .map_err(|e| unique_violation(e, "workspace key"))?;
                 for (kind, input) in [("web", &new.web_input), ("server", &new.server_input)] {
                     sqlx::query(
-                        "INSERT INTO inputs (workspace_id, kind, api_key, secret_hash, created_at) \
-                         VALUES ($1, $2, $3, $4, $5)",
+                        "INSERT INTO inputs (workspace_id, kind, api_key, secret_hash, secret_sealed, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6)",
                     )
                     .bind(workspace_id)
                     .bind(kind)
                     .bind(&input.key)
                     .bind(&input.secret_hash)
+                    .bind(&input.secret_sealed)
                     .bind(now)
                     .execute(&mut *tx)
                     .await
@@ -423,6 +636,212 @@ macro_rules! impl_store {
                     .execute(self.writer())
                     .await?;
                 Ok(done.rows_affected() > 0)
+            }
+
+            async fn find_input(&self, key: &str) -> StoreResult<Option<StoredInput>> {
+                let row = sqlx::query(
+                    "SELECT i.id, i.kind, i.workspace_id, i.secret_hash, i.secret_sealed, w.org_id FROM inputs i \
+                     JOIN workspaces w ON w.id = i.workspace_id WHERE i.api_key = $1",
+                )
+                .bind(key)
+                .fetch_optional(self.reader())
+                .await?;
+                row.map(|row| {
+                    Ok(StoredInput {
+                        id: row.try_get("id")?,
+                        kind: if row.try_get::<String, _>("kind")? == "web" { InputKind::Web } else { InputKind::Server },
+                        workspace_id: WorkspaceId(row.try_get("workspace_id")?),
+                        org_id: OrgId(row.try_get("org_id")?),
+                        secret_hash: row.try_get("secret_hash")?,
+                        secret_sealed: row.try_get("secret_sealed")?,
+                    })
+                })
+                .transpose()
+            }
+
+            async fn find_workspace(&self, workspace_id: WorkspaceId) -> StoreResult<Option<WorkspacePlace>> {
+                let row = sqlx::query("SELECT account_id, org_id FROM workspaces WHERE id = $1")
+                    .bind(workspace_id.0)
+                    .fetch_optional(self.reader())
+                    .await?;
+                row.map(|row| {
+                    Ok(WorkspacePlace {
+                        workspace_id,
+                        account_id: AccountId(row.try_get("account_id")?),
+                        org_id: OrgId(row.try_get("org_id")?),
+                    })
+                })
+                .transpose()
+            }
+
+            async fn identity_request(
+                &self,
+                workspace_id: WorkspaceId,
+                kind: RequestKind,
+                identities: &[Identity],
+                previous_mpid: Option<Mpid>,
+                new_mpid: Mpid,
+                now_ms: i64,
+            ) -> StoreResult<IdentityOutcome> {
+                let mut tx = self.writer().begin().await?;
+                let owners = owners_in(&mut tx, workspace_id.0, identities).await?;
+                let previous = match previous_mpid {
+                    Some(mpid) => existing_profile(&mut tx, workspace_id.0, mpid).await?,
+                    None => None,
+                };
+                let resolution = identity::resolve(kind, identities, &|i| owners.get(i).cloned(), previous.as_ref());
+                let outcome = apply(&mut tx, workspace_id.0, resolution, new_mpid, now_ms).await?;
+                tx.commit().await?;
+                Ok(outcome)
+            }
+
+            async fn modify_identities(
+                &self,
+                workspace_id: WorkspaceId,
+                mpid: Mpid,
+                changes: &[IdentityChange],
+                now_ms: i64,
+            ) -> StoreResult<()> {
+                let ws = workspace_id.0;
+                let mut tx = self.writer().begin().await?;
+                if existing_profile(&mut tx, ws, mpid).await?.is_none() {
+                    return Err(StoreError::NotFound);
+                }
+                for change in changes {
+                    if let Some(old) = &change.old {
+                        sqlx::query(
+                            "DELETE FROM profile_identities \
+                             WHERE workspace_id = $1 AND identity_type = $2 AND value = $3 AND mpid = $4",
+                        )
+                        .bind(ws)
+                        .bind(change.kind.as_str())
+                        .bind(old)
+                        .bind(mpid.0)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    if let Some(new) = &change.new {
+                        if change.kind.is_login_id() {
+                            // A profile has one login ID: a new one replaces the old.
+                            sqlx::query(
+                                "DELETE FROM profile_identities WHERE workspace_id = $1 AND mpid = $2 AND identity_type = $3",
+                            )
+                            .bind(ws)
+                            .bind(mpid.0)
+                            .bind(change.kind.as_str())
+                            .execute(&mut *tx)
+                            .await?;
+                        }
+                        attach(&mut tx, ws, mpid, &Identity::new(change.kind, new.clone()), now_ms).await?;
+                    }
+                }
+                touch(&mut tx, ws, mpid, now_ms).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn ingest_batches(&self, batches: &[IncomingBatch]) -> StoreResult<Vec<IngestOutcome>> {
+                let mut tx = self.writer().begin().await?;
+                let mut outcomes = Vec::with_capacity(batches.len());
+                for batch in batches {
+                    outcomes.push(ingest_one(&mut tx, batch).await?);
+                }
+                tx.commit().await?;
+                Ok(outcomes)
+            }
+
+            async fn profile(&self, workspace_id: WorkspaceId, mpid: Mpid) -> StoreResult<Option<Profile>> {
+                let ws = workspace_id.0;
+                let mut conn = self.reader().begin().await?;
+                let Some(row) = sqlx::query(
+                    "SELECT created_at_ms, updated_at_ms, opted_out FROM profiles WHERE workspace_id = $1 AND mpid = $2",
+                )
+                .bind(ws)
+                .bind(mpid.0)
+                .fetch_optional(&mut *conn)
+                .await?
+                else {
+                    return Ok(None);
+                };
+                let identities = sqlx::query(
+                    "SELECT identity_type, value, created_at_ms FROM profile_identities \
+                     WHERE workspace_id = $1 AND mpid = $2 ORDER BY created_at_ms, identity_type",
+                )
+                .bind(ws)
+                .bind(mpid.0)
+                .fetch_all(&mut *conn)
+                .await?
+                .iter()
+                .filter_map(|row| {
+                    let kind = IdentityType::parse(&row.try_get::<String, _>("identity_type").ok()?).ok()?;
+                    Some(StoredIdentity {
+                        identity: Identity::new(kind, row.try_get::<String, _>("value").ok()?),
+                        created_at_ms: row.try_get("created_at_ms").ok()?,
+                    })
+                })
+                .collect();
+                let attributes = sqlx::query(
+                    "SELECT name, value_json FROM profile_attributes WHERE workspace_id = $1 AND mpid = $2 ORDER BY name",
+                )
+                .bind(ws)
+                .bind(mpid.0)
+                .fetch_all(&mut *conn)
+                .await?
+                .iter()
+                .map(|row| Ok((row.try_get("name")?, row.try_get("value_json")?)))
+                .collect::<Result<Vec<_>, sqlx::Error>>()?;
+                let consent = sqlx::query(
+                    "SELECT regulation, purpose, state_json FROM profile_consent \
+                     WHERE workspace_id = $1 AND mpid = $2 ORDER BY regulation, purpose",
+                )
+                .bind(ws)
+                .bind(mpid.0)
+                .fetch_all(&mut *conn)
+                .await?
+                .iter()
+                .map(|row| {
+                    Ok(ConsentRecord {
+                        regulation: row.try_get("regulation")?,
+                        purpose: row.try_get("purpose")?,
+                        state_json: row.try_get("state_json")?,
+                    })
+                })
+                .collect::<Result<Vec<_>, sqlx::Error>>()?;
+                conn.commit().await?;
+                Ok(Some(Profile {
+                    mpid,
+                    created_at_ms: row.try_get("created_at_ms")?,
+                    updated_at_ms: row.try_get("updated_at_ms")?,
+                    opted_out: row.try_get::<i64, _>("opted_out")? != 0,
+                    identities,
+                    attributes,
+                    consent,
+                }))
+            }
+
+            async fn stats(&self) -> StoreResult<Stats> {
+                let rows = sqlx::query(
+                    "SELECT w.id, \
+                       (SELECT COUNT(*) FROM batches b WHERE b.workspace_id = w.id) AS batches, \
+                       (SELECT CAST(COALESCE(SUM(b.event_count), 0) AS BIGINT) FROM batches b WHERE b.workspace_id = w.id) AS events, \
+                       (SELECT COUNT(*) FROM profiles p WHERE p.workspace_id = w.id) AS profiles \
+                     FROM workspaces w ORDER BY w.id",
+                )
+                .fetch_all(self.reader())
+                .await?;
+                let mut stats = Stats::default();
+                for row in rows {
+                    let counts = Counts {
+                        batches: row.try_get("batches")?,
+                        events: row.try_get("events")?,
+                        profiles: row.try_get("profiles")?,
+                    };
+                    stats.totals.batches += counts.batches;
+                    stats.totals.events += counts.events;
+                    stats.totals.profiles += counts.profiles;
+                    stats.workspaces.push((WorkspaceId(row.try_get("id")?), counts));
+                }
+                Ok(stats)
             }
         }
 

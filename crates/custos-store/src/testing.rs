@@ -33,24 +33,15 @@ pub async fn test_sources() -> Vec<TestSource> {
 
 pub fn sqlite_source() -> TestSource {
     let dir = tempfile::tempdir().expect("a temporary directory");
-    TestSource {
-        source: DataSource::DataDir(dir.path().to_owned()),
-        backend: "sqlite",
-        _dir: Some(dir),
-    }
+    TestSource { source: DataSource::DataDir(dir.path().to_owned()), backend: "sqlite", _dir: Some(dir) }
 }
 
 /// Creates an empty schema and returns a URL whose connections use it.
 pub async fn fresh_postgres_schema(url: &str) -> String {
     use sqlx::Connection;
     let schema = format!("custos_test_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = sqlx::PgConnection::connect(url)
-        .await
-        .expect("CUSTOS_TEST_DATABASE_URL must be reachable");
-    sqlx::query(&format!("CREATE SCHEMA {schema}"))
-        .execute(&mut conn)
-        .await
-        .expect("CREATE SCHEMA");
+    let mut conn = sqlx::PgConnection::connect(url).await.expect("CUSTOS_TEST_DATABASE_URL must be reachable");
+    sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&mut conn).await.expect("CREATE SCHEMA");
     let separator = if url.contains('?') { '&' } else { '?' };
     format!("{url}{separator}options=-c%20search_path%3D{schema}")
 }

@@ -17,10 +17,7 @@ struct Backend {
 async fn backends() -> Vec<Backend> {
     let mut backends = Vec::new();
     for source in testing::test_sources().await {
-        backends.push(Backend {
-            store: open(&source.source).await.unwrap(),
-            _source: source,
-        });
+        backends.push(Backend { store: open(&source.source).await.unwrap(), _source: source });
     }
     backends
 }
@@ -33,6 +30,7 @@ fn hashed(key: &str) -> HashedKey {
     HashedKey {
         key: key.to_owned(),
         secret_hash: format!("hash-of-{key}"),
+        secret_sealed: Some(format!("sealed-{key}")),
     }
 }
 
@@ -68,14 +66,7 @@ fn manifest(roles: &[(&str, &str, &[&str])]) -> Manifest {
                 role_id: Some((*role_id).into()),
                 name: Some((*name).into()),
                 description: Some(format!("{name} description")),
-                tasks: Some(
-                    tasks
-                        .iter()
-                        .map(|t| TaskDraft {
-                            task_id: Some((*t).into()),
-                        })
-                        .collect(),
-                ),
+                tasks: Some(tasks.iter().map(|t| TaskDraft { task_id: Some((*t).into()) }).collect()),
             })
             .collect(),
     )
@@ -91,15 +82,8 @@ async fn organizations_are_created_with_an_account_and_a_workspace() {
         assert_ne!(a.org_id, b.org_id);
         assert_eq!(store.count_organizations().await.unwrap(), 2);
         assert!(store.account_in_org(a.org_id, a.account_id).await.unwrap());
-        assert!(
-            !store.account_in_org(a.org_id, b.account_id).await.unwrap(),
-            "{}",
-            store.backend()
-        );
-        assert!(!store
-            .account_in_org(OrgId(999_999), AccountId(1))
-            .await
-            .unwrap());
+        assert!(!store.account_in_org(a.org_id, b.account_id).await.unwrap(), "{}", store.backend());
+        assert!(!store.account_in_org(OrgId(999_999), AccountId(1)).await.unwrap());
     }
 }
 
@@ -117,12 +101,7 @@ async fn duplicate_keys_are_conflicts_and_leave_nothing_behind() {
         };
         let err = store.create_organization(again.clone()).await.unwrap_err();
         assert!(matches!(err, StoreError::Conflict(_)), "{err}");
-        assert_eq!(
-            store.count_organizations().await.unwrap(),
-            1,
-            "{}: rolled back",
-            store.backend()
-        );
+        assert_eq!(store.count_organizations().await.unwrap(), 1, "{}: rolled back", store.backend());
         again.web_input = hashed("web-other");
         store.create_organization(again).await.unwrap();
     }
@@ -132,61 +111,29 @@ async fn duplicate_keys_are_conflicts_and_leave_nothing_behind() {
 async fn api_credentials_are_found_listed_and_deleted_with_their_tokens() {
     for Backend { store, .. } in backends().await {
         let org = new_org(&*store, "a").await;
-        let created = store
-            .create_api_credential(
-                org.org_id,
-                new_credential("profile-only", &[Scope::Profile]),
-            )
-            .await
-            .unwrap();
+        let created =
+            store.create_api_credential(org.org_id, new_credential("profile-only", &[Scope::Profile])).await.unwrap();
         assert_eq!(created.scopes, vec![Scope::Profile]);
-        let err = store
-            .create_api_credential(org.org_id, new_credential("profile-only", &[]))
-            .await
-            .unwrap_err();
+        let err = store.create_api_credential(org.org_id, new_credential("profile-only", &[])).await.unwrap_err();
         assert!(matches!(err, StoreError::Conflict(_)));
-        let err = store
-            .create_api_credential(OrgId(424_242), new_credential("x", &[]))
-            .await
-            .unwrap_err();
+        let err = store.create_api_credential(OrgId(424_242), new_credential("x", &[])).await.unwrap_err();
         assert!(matches!(err, StoreError::NotFound));
 
-        let found = store
-            .find_api_credential("profile-only")
-            .await
-            .unwrap()
-            .unwrap();
+        let found = store.find_api_credential("profile-only").await.unwrap().unwrap();
         assert_eq!(found.secret_hash, "hash-of-profile-only");
         assert_eq!(found.credential, created);
         assert!(store.find_api_credential("nobody").await.unwrap().is_none());
         let listed = store.list_api_credentials(org.org_id).await.unwrap();
-        assert_eq!(
-            listed
-                .iter()
-                .map(|c| c.client_id.as_str())
-                .collect::<Vec<_>>(),
-            ["client-a", "profile-only"]
-        );
+        assert_eq!(listed.iter().map(|c| c.client_id.as_str()).collect::<Vec<_>>(), ["client-a", "profile-only"]);
 
-        store
-            .insert_access_token("tok", created.id, now() + Duration::hours(8))
-            .await
-            .unwrap();
-        let grant = store
-            .find_access_token("tok", now())
-            .await
-            .unwrap()
-            .unwrap();
+        store.insert_access_token("tok", created.id, now() + Duration::hours(8)).await.unwrap();
+        let grant = store.find_access_token("tok", now()).await.unwrap().unwrap();
         assert_eq!(grant.org_id, org.org_id);
         assert_eq!(grant.scopes, vec![Scope::Profile]);
 
         assert!(store.delete_api_credential("profile-only").await.unwrap());
         assert!(!store.delete_api_credential("profile-only").await.unwrap());
-        assert!(store
-            .find_access_token("tok", now())
-            .await
-            .unwrap()
-            .is_none());
+        assert!(store.find_access_token("tok", now()).await.unwrap().is_none());
     }
 }
 
@@ -194,36 +141,13 @@ async fn api_credentials_are_found_listed_and_deleted_with_their_tokens() {
 async fn access_tokens_expire() {
     for Backend { store, .. } in backends().await {
         new_org(&*store, "a").await;
-        let credential = store
-            .find_api_credential("client-a")
-            .await
-            .unwrap()
-            .unwrap()
-            .credential;
+        let credential = store.find_api_credential("client-a").await.unwrap().unwrap().credential;
         let expires = now() + Duration::seconds(60);
-        store
-            .insert_access_token("short", credential.id, expires)
-            .await
-            .unwrap();
-        assert!(store
-            .find_access_token("short", expires - Duration::seconds(1))
-            .await
-            .unwrap()
-            .is_some());
-        assert!(store
-            .find_access_token("short", expires)
-            .await
-            .unwrap()
-            .is_none());
-        assert_eq!(
-            store.delete_expired_access_tokens(expires).await.unwrap(),
-            1
-        );
-        assert!(store
-            .find_access_token("short", now())
-            .await
-            .unwrap()
-            .is_none());
+        store.insert_access_token("short", credential.id, expires).await.unwrap();
+        assert!(store.find_access_token("short", expires - Duration::seconds(1)).await.unwrap().is_some());
+        assert!(store.find_access_token("short", expires).await.unwrap().is_none());
+        assert_eq!(store.delete_expired_access_tokens(expires).await.unwrap(), 1);
+        assert!(store.find_access_token("short", now()).await.unwrap().is_none());
     }
 }
 
@@ -232,20 +156,10 @@ async fn a_manifest_replaces_the_previous_one_whole_and_in_order() {
     for Backend { store, .. } in backends().await {
         let org = new_org(&*store, "a").await;
         let empty = store.role_manifest(org.org_id).await.unwrap();
-        assert_eq!(
-            empty,
-            StoredManifest {
-                roles: vec![],
-                modified_at: None,
-                modified_by: None
-            }
-        );
+        assert_eq!(empty, StoredManifest { roles: vec![], modified_at: None, modified_by: None });
 
         let first = manifest(&[("b", "B", &["rules:view"]), ("a", "A", &["audiences:*"])]);
-        store
-            .replace_role_manifest(org.org_id, &first, "alice", now())
-            .await
-            .unwrap();
+        store.replace_role_manifest(org.org_id, &first, "alice", now()).await.unwrap();
         let stored = store.role_manifest(org.org_id).await.unwrap();
         assert_eq!(stored.roles, first.roles);
         assert_eq!(stored.modified_by.as_deref(), Some("alice"));
@@ -253,43 +167,17 @@ async fn a_manifest_replaces_the_previous_one_whole_and_in_order() {
 
         let second = manifest(&[("a", "A2", &["live_stream:view"])]);
         let later = now() + Duration::minutes(5);
-        let answered = store
-            .replace_role_manifest(org.org_id, &second, "bob", later)
-            .await
-            .unwrap();
+        let answered = store.replace_role_manifest(org.org_id, &second, "bob", later).await.unwrap();
         let stored = store.role_manifest(org.org_id).await.unwrap();
         assert_eq!(stored, answered);
         assert_eq!(stored.roles, second.roles);
         assert_eq!(stored.modified_by.as_deref(), Some("bob"));
-        assert!(store
-            .find_custom_role(org.org_id, "b")
-            .await
-            .unwrap()
-            .is_none());
-        assert_eq!(
-            store
-                .find_custom_role(org.org_id, "a")
-                .await
-                .unwrap()
-                .unwrap()
-                .name,
-            "A2"
-        );
+        assert!(store.find_custom_role(org.org_id, "b").await.unwrap().is_none());
+        assert_eq!(store.find_custom_role(org.org_id, "a").await.unwrap().unwrap().name, "A2");
 
         let other = new_org(&*store, "b").await;
-        assert!(
-            store
-                .role_manifest(other.org_id)
-                .await
-                .unwrap()
-                .roles
-                .is_empty(),
-            "roles are per organization"
-        );
-        assert!(matches!(
-            store.role_manifest(OrgId(987_654)).await,
-            Err(StoreError::NotFound)
-        ));
+        assert!(store.role_manifest(other.org_id).await.unwrap().roles.is_empty(), "roles are per organization");
+        assert!(matches!(store.role_manifest(OrgId(987_654)).await, Err(StoreError::NotFound)));
     }
 }
 
@@ -298,39 +186,17 @@ async fn assigned_custom_roles_cannot_be_deleted_and_nothing_changes() {
     for Backend { store, .. } in backends().await {
         let org = new_org(&*store, "a").await;
         let roles = manifest(&[("m", "Marketer", &["audiences:*"]), ("x", "X", &[])]);
-        store
-            .replace_role_manifest(org.org_id, &roles, "alice", now())
-            .await
-            .unwrap();
-        let user = store
-            .assign_user_role(org.org_id, "ann@example.com", "m", now())
-            .await
-            .unwrap();
+        store.replace_role_manifest(org.org_id, &roles, "alice", now()).await.unwrap();
+        let user = store.assign_user_role(org.org_id, "ann@example.com", "m", now()).await.unwrap();
         assert_eq!(user.role_kind, RoleKind::Custom);
 
         let without_m = manifest(&[("x", "X", &["rules:view"])]);
-        let err = store
-            .replace_role_manifest(org.org_id, &without_m, "bob", now())
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(&err, StoreError::RoleAssigned(ids) if ids == &["m"]),
-            "{err}"
-        );
-        assert_eq!(
-            store.role_manifest(org.org_id).await.unwrap().roles,
-            roles.roles,
-            "nothing changed"
-        );
+        let err = store.replace_role_manifest(org.org_id, &without_m, "bob", now()).await.unwrap_err();
+        assert!(matches!(&err, StoreError::RoleAssigned(ids) if ids == &["m"]), "{err}");
+        assert_eq!(store.role_manifest(org.org_id).await.unwrap().roles, roles.roles, "nothing changed");
 
-        store
-            .remove_user(org.org_id, "ann@example.com")
-            .await
-            .unwrap();
-        store
-            .replace_role_manifest(org.org_id, &without_m, "bob", now())
-            .await
-            .unwrap();
+        store.remove_user(org.org_id, "ann@example.com").await.unwrap();
+        store.replace_role_manifest(org.org_id, &without_m, "bob", now()).await.unwrap();
     }
 }
 
@@ -338,58 +204,28 @@ async fn assigned_custom_roles_cannot_be_deleted_and_nothing_changes() {
 async fn users_get_custom_roles_first_then_standard_roles() {
     for Backend { store, .. } in backends().await {
         let org = new_org(&*store, "a").await;
-        let admin = store
-            .assign_user_role(org.org_id, "a@example.com", "admin-role", now())
-            .await
-            .unwrap();
-        assert_eq!(
-            (admin.role_id.as_str(), admin.role_kind),
-            ("admin-role", RoleKind::Standard)
-        );
-        let err = store
-            .assign_user_role(org.org_id, "a@example.com", "ghost", now())
-            .await
-            .unwrap_err();
+        let admin = store.assign_user_role(org.org_id, "a@example.com", "admin-role", now()).await.unwrap();
+        assert_eq!((admin.role_id.as_str(), admin.role_kind), ("admin-role", RoleKind::Standard));
+        let err = store.assign_user_role(org.org_id, "a@example.com", "ghost", now()).await.unwrap_err();
         assert!(matches!(err, StoreError::UnknownRole(_)));
 
         // A custom copy of a standard template takes precedence over the built-in.
         let copy = manifest(&[("admin-role", "Admin", &["audiences:*"])]);
-        store
-            .replace_role_manifest(org.org_id, &copy, "alice", now())
-            .await
-            .unwrap();
+        store.replace_role_manifest(org.org_id, &copy, "alice", now()).await.unwrap();
         let later = now() + Duration::seconds(30);
-        let reassigned = store
-            .assign_user_role(org.org_id, "a@example.com", "admin-role", later)
-            .await
-            .unwrap();
+        let reassigned = store.assign_user_role(org.org_id, "a@example.com", "admin-role", later).await.unwrap();
         assert_eq!(reassigned.role_kind, RoleKind::Custom);
         assert_eq!(reassigned.created_at, now());
         assert_eq!(reassigned.updated_at, later);
 
-        store
-            .assign_user_role(org.org_id, "b@example.com", "read-only-role", now())
-            .await
-            .unwrap();
+        store.assign_user_role(org.org_id, "b@example.com", "read-only-role", now()).await.unwrap();
         let users = store.list_users(org.org_id).await.unwrap();
-        assert_eq!(
-            users.iter().map(|u| u.email.as_str()).collect::<Vec<_>>(),
-            ["a@example.com", "b@example.com"]
-        );
+        assert_eq!(users.iter().map(|u| u.email.as_str()).collect::<Vec<_>>(), ["a@example.com", "b@example.com"]);
 
         let other = new_org(&*store, "b").await;
         assert!(store.list_users(other.org_id).await.unwrap().is_empty());
-        assert!(
-            !store
-                .remove_user(other.org_id, "a@example.com")
-                .await
-                .unwrap(),
-            "tenants are apart"
-        );
-        assert!(store
-            .remove_user(org.org_id, "a@example.com")
-            .await
-            .unwrap());
+        assert!(!store.remove_user(other.org_id, "a@example.com").await.unwrap(), "tenants are apart");
+        assert!(store.remove_user(org.org_id, "a@example.com").await.unwrap());
         assert_eq!(store.list_users(org.org_id).await.unwrap().len(), 1);
     }
 }
@@ -402,26 +238,11 @@ async fn concurrent_manifest_replacements_never_interleave() {
         for writer in 0..8 {
             let store = store.clone();
             writers.push(tokio::spawn(async move {
-                let roles: Vec<(String, String)> = (0..20)
-                    .map(|i| {
-                        (
-                            format!("w{writer}-r{i}"),
-                            format!("Writer {writer} role {i}"),
-                        )
-                    })
-                    .collect();
-                let refs: Vec<(&str, &str, &[&str])> = roles
-                    .iter()
-                    .map(|(id, name)| (id.as_str(), name.as_str(), &[][..]))
-                    .collect();
-                store
-                    .replace_role_manifest(
-                        org.org_id,
-                        &manifest(&refs),
-                        &format!("writer-{writer}"),
-                        now(),
-                    )
-                    .await
+                let roles: Vec<(String, String)> =
+                    (0..20).map(|i| (format!("w{writer}-r{i}"), format!("Writer {writer} role {i}"))).collect();
+                let refs: Vec<(&str, &str, &[&str])> =
+                    roles.iter().map(|(id, name)| (id.as_str(), name.as_str(), &[][..])).collect();
+                store.replace_role_manifest(org.org_id, &manifest(&refs), &format!("writer-{writer}"), now()).await
             }));
         }
         for writer in writers {
@@ -431,9 +252,193 @@ async fn concurrent_manifest_replacements_never_interleave() {
         assert_eq!(stored.roles.len(), 20, "{}", store.backend());
         let author = stored.modified_by.unwrap();
         let prefix = format!("w{}-", author.trim_start_matches("writer-"));
-        assert!(
-            stored.roles.iter().all(|r| r.role_id.starts_with(&prefix)),
-            "one writer's manifest, whole"
-        );
+        assert!(stored.roles.iter().all(|r| r.role_id.starts_with(&prefix)), "one writer's manifest, whole");
+    }
+}
+
+mod profiles {
+    use custos_core::identity::{Identity, IdentityType::*, Mpid, RequestKind};
+    use custos_core::ids::WorkspaceId;
+    use custos_store::*;
+
+    use super::{backends, new_org, Backend};
+
+    async fn ask(
+        store: &dyn Store,
+        ws: WorkspaceId,
+        kind: RequestKind,
+        identities: &[Identity],
+        previous: Option<Mpid>,
+        candidate: i64,
+    ) -> IdentityOutcome {
+        store.identity_request(ws, kind, identities, previous, Mpid(candidate), 1_000).await.unwrap()
+    }
+
+    fn batch(
+        ws: WorkspaceId,
+        identities: Vec<Identity>,
+        source_request_id: Option<&str>,
+        candidate: i64,
+    ) -> IncomingBatch {
+        IncomingBatch {
+            workspace_id: ws,
+            input_id: 1,
+            source_request_id: source_request_id.map(str::to_owned),
+            mpid: None,
+            new_mpid: Mpid(candidate),
+            identities,
+            attributes: vec![("plan".into(), "\"gold\"".into()), ("age".into(), "30".into())],
+            deleted_attributes: vec![],
+            consent: vec![ConsentRecord {
+                regulation: "ccpa".into(),
+                purpose: "data_sale_opt_out".into(),
+                state_json: r#"{"consented":true}"#.into(),
+            }],
+            opted_out: None,
+            event_count: 3,
+            body: r#"{"events":[]}"#.into(),
+            received_at_ms: 2_000,
+        }
+    }
+
+    #[tokio::test]
+    async fn identify_login_logout_and_search_follow_profile_conversion() {
+        for Backend { store, .. } in backends().await {
+            let ws = new_org(&*store, "a").await.workspace_id;
+            let stamp = Identity::new(DeviceApplicationStamp, "das-1");
+            let anonymous = ask(&*store, ws, RequestKind::Identify, &[stamp.clone()], None, 11).await;
+            assert_eq!((anonymous.mpid, anonymous.created, anonymous.logged_in), (Some(Mpid(11)), true, false));
+
+            // A new customer ID converts the anonymous profile: same MPID.
+            let login = [Identity::new(CustomerId, "c1"), Identity::new(Email, "a@x.com"), stamp.clone()];
+            let known = ask(&*store, ws, RequestKind::Login, &login, Some(Mpid(11)), 12).await;
+            assert_eq!((known.mpid, known.created, known.logged_in), (Some(Mpid(11)), false, true));
+
+            // The device alone no longer reaches the known profile; the email does.
+            let by_device = ask(&*store, ws, RequestKind::Search, &[stamp.clone()], None, 13).await;
+            assert_eq!(by_device.mpid, None);
+            let by_email = ask(&*store, ws, RequestKind::Search, &[Identity::new(Email, "a@x.com")], None, 14).await;
+            assert_eq!(by_email.mpid, Some(Mpid(11)));
+            assert_eq!(by_email.matched, vec![Identity::new(Email, "a@x.com")]);
+
+            let logout = ask(&*store, ws, RequestKind::Logout, &[stamp.clone()], Some(Mpid(11)), 15).await;
+            assert_eq!((logout.mpid, logout.created), (Some(Mpid(15)), true));
+            // The stamp moved to the new anonymous profile.
+            let profile = store.profile(ws, Mpid(15)).await.unwrap().unwrap();
+            assert_eq!(profile.identities.iter().map(|s| s.identity.clone()).collect::<Vec<_>>(), vec![stamp]);
+
+            // Logging back in returns the known profile.
+            let again =
+                ask(&*store, ws, RequestKind::Login, &[Identity::new(CustomerId, "c1")], Some(Mpid(15)), 16).await;
+            assert_eq!(again.mpid, Some(Mpid(11)));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_taken_candidate_mpid_is_never_reused() {
+        for Backend { store, .. } in backends().await {
+            let ws = new_org(&*store, "a").await.workspace_id;
+            let first = ask(&*store, ws, RequestKind::Identify, &[Identity::new(Email, "1@x.com")], None, 77).await;
+            let second = ask(&*store, ws, RequestKind::Identify, &[Identity::new(Email, "2@x.com")], None, 77).await;
+            assert_eq!(first.mpid, Some(Mpid(77)));
+            assert_ne!(second.mpid, Some(Mpid(77)));
+            assert!(second.created);
+        }
+    }
+
+    #[tokio::test]
+    async fn modify_adds_changes_removes_and_moves_identities() {
+        for Backend { store, .. } in backends().await {
+            let ws = new_org(&*store, "a").await.workspace_id;
+            ask(&*store, ws, RequestKind::Identify, &[Identity::new(Email, "a@x.com")], None, 1).await;
+            ask(&*store, ws, RequestKind::Identify, &[Identity::new(Other, "o-2")], None, 2).await;
+            let changes = [
+                IdentityChange { kind: Email, old: Some("a@x.com".into()), new: Some("b@x.com".into()) },
+                IdentityChange { kind: Other, old: None, new: Some("o-2".into()) },
+                IdentityChange { kind: CustomerId, old: None, new: Some("c1".into()) },
+            ];
+            store.modify_identities(ws, Mpid(1), &changes, 5).await.unwrap();
+            let held: Vec<Identity> =
+                store.profile(ws, Mpid(1)).await.unwrap().unwrap().identities.into_iter().map(|s| s.identity).collect();
+            assert!(
+                held.contains(&Identity::new(Email, "b@x.com")) && !held.contains(&Identity::new(Email, "a@x.com"))
+            );
+            assert!(held.contains(&Identity::new(Other, "o-2")), "moved from profile 2");
+            assert!(store.profile(ws, Mpid(2)).await.unwrap().unwrap().identities.is_empty());
+
+            let remove = [IdentityChange { kind: Other, old: Some("o-2".into()), new: None }];
+            store.modify_identities(ws, Mpid(1), &remove, 6).await.unwrap();
+            assert_eq!(store.profile(ws, Mpid(1)).await.unwrap().unwrap().identities.len(), 2);
+            assert!(matches!(store.modify_identities(ws, Mpid(999), &remove, 7).await, Err(StoreError::NotFound)));
+        }
+    }
+
+    #[tokio::test]
+    async fn batches_land_on_profiles_and_are_stored_once_per_source_request_id() {
+        for Backend { store, .. } in backends().await {
+            let ws = new_org(&*store, "a").await.workspace_id;
+            let ids = vec![Identity::new(CustomerId, "c1"), Identity::new(Email, "a@x.com")];
+            let outcomes = store
+                .ingest_batches(&[
+                    batch(ws, ids.clone(), Some("r1"), 101),
+                    batch(ws, ids.clone(), Some("r1"), 102),
+                    batch(ws, vec![Identity::new(Email, "a@x.com")], None, 103),
+                ])
+                .await
+                .unwrap();
+            assert_eq!(
+                outcomes.iter().map(|o| (o.mpid.0, o.duplicate)).collect::<Vec<_>>(),
+                [(101, false), (101, true), (101, false)]
+            );
+
+            let mut deleting = batch(ws, ids.clone(), Some("r2"), 104);
+            deleting.attributes = vec![("tier".into(), "[\"a\",\"b\"]".into())];
+            deleting.deleted_attributes = vec!["age".into()];
+            deleting.opted_out = Some(true);
+            store.ingest_batches(&[deleting]).await.unwrap();
+
+            let profile = store.profile(ws, Mpid(101)).await.unwrap().unwrap();
+            assert!(profile.opted_out);
+            assert_eq!(
+                profile.attributes,
+                vec![("plan".to_owned(), "\"gold\"".to_owned()), ("tier".to_owned(), "[\"a\",\"b\"]".to_owned())]
+            );
+            assert_eq!(profile.consent.len(), 1);
+            assert_eq!(profile.identities.len(), 2);
+
+            let stats = store.stats().await.unwrap();
+            assert_eq!(stats.totals, Counts { batches: 3, events: 9, profiles: 1 }, "{}", store.backend());
+            assert_eq!(stats.workspaces, vec![(ws, Counts { batches: 3, events: 9, profiles: 1 })]);
+        }
+    }
+
+    #[tokio::test]
+    async fn workspaces_never_share_profiles() {
+        for Backend { store, .. } in backends().await {
+            let a = new_org(&*store, "a").await.workspace_id;
+            let b = new_org(&*store, "b").await.workspace_id;
+            let email = [Identity::new(Email, "same@x.com")];
+            let in_a = ask(&*store, a, RequestKind::Identify, &email, None, 5).await;
+            assert_eq!(ask(&*store, b, RequestKind::Search, &email, None, 6).await.mpid, None);
+            let in_b = ask(&*store, b, RequestKind::Identify, &email, None, 5).await;
+            assert_eq!((in_a.mpid, in_b.mpid), (Some(Mpid(5)), Some(Mpid(5))), "MPIDs are unique per workspace");
+            assert!(store.profile(b, Mpid(5)).await.unwrap().unwrap().identities.len() == 1);
+            store.ingest_batches(&[batch(a, email.to_vec(), None, 9)]).await.unwrap();
+            assert!(store.profile(b, Mpid(5)).await.unwrap().unwrap().attributes.is_empty());
+        }
+    }
+
+    #[tokio::test]
+    async fn inputs_are_found_by_key_with_their_workspace() {
+        for Backend { store, .. } in backends().await {
+            let org = new_org(&*store, "a").await;
+            let web = store.find_input("web-a").await.unwrap().unwrap();
+            assert_eq!((web.kind, web.workspace_id, web.org_id), (InputKind::Web, org.workspace_id, org.org_id));
+            assert_eq!(web.secret_sealed.as_deref(), Some("sealed-web-a"));
+            assert_eq!(store.find_input("s2s-a").await.unwrap().unwrap().kind, InputKind::Server);
+            assert!(store.find_input("nope").await.unwrap().is_none());
+            let place = store.find_workspace(org.workspace_id).await.unwrap().unwrap();
+            assert_eq!((place.org_id, place.account_id), (org.org_id, org.account_id));
+        }
     }
 }

@@ -6,20 +6,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use custos_store::DataSource;
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "custos",
-    version,
-    about = "Custos: a self-hosted, privacy-first customer data platform"
-)]
+#[command(name = "custos", version, about = "Custos: a self-hosted, privacy-first customer data platform")]
 pub(crate) struct Cli {
     /// Log format on stderr.
-    #[arg(
-        long,
-        global = true,
-        value_enum,
-        default_value = "text",
-        env = "CUSTOS_LOG_FORMAT"
-    )]
+    #[arg(long, global = true, value_enum, default_value = "text", env = "CUSTOS_LOG_FORMAT")]
     pub(crate) log_format: LogFormat,
     #[command(subcommand)]
     pub(crate) command: Command,
@@ -44,6 +34,14 @@ pub(crate) enum Command {
     },
     /// Serve every API on one listener.
     Serve(ServeArgs),
+    /// Count batches, events and profiles, per workspace (safe while serving).
+    Stats {
+        #[command(flatten)]
+        data: DataArgs,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Manage API credentials (OAuth clients).
     #[command(subcommand)]
     Credentials(CredentialsCommand),
@@ -52,15 +50,11 @@ pub(crate) enum Command {
 /// Where the data lives: an embedded SQLite directory or a database URL.
 #[derive(Debug, Args)]
 pub(crate) struct DataArgs {
-    /// Directory of the embedded SQLite store.
-    #[arg(
-        long,
-        env = "CUSTOS_DATA_DIR",
-        default_value = "./custos-data",
-        conflicts_with = "database_url"
-    )]
+    /// Directory of the embedded SQLite store and of the master key file.
+    #[arg(long, env = "CUSTOS_DATA_DIR", default_value = "./custos-data")]
     pub(crate) data_dir: PathBuf,
-    /// Database URL (`postgres://…` or `sqlite:PATH`); overrides --data-dir.
+    /// Database URL (`postgres://…` or `sqlite:PATH`) instead of the SQLite store in --data-dir
+    /// (which still holds the master key file unless CUSTOS_MASTER_KEY is set).
     #[arg(long, env = "CUSTOS_DATABASE_URL")]
     pub(crate) database_url: Option<String>,
 }
@@ -87,6 +81,9 @@ pub(crate) struct ServeArgs {
     /// Requests per minute per organization to the Custom Access Roles API.
     #[arg(long, env = "CUSTOS_ROLES_REQUESTS_PER_MINUTE", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) roles_requests_per_minute: u32,
+    /// Event batches per second per workspace (Events API and Web SDK uploads).
+    #[arg(long, env = "CUSTOS_EVENTS_BATCHES_PER_SECOND", default_value_t = 270, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) events_batches_per_second: u32,
 }
 
 #[derive(Debug, Subcommand)]

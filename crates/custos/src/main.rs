@@ -10,6 +10,7 @@ use anyhow::{bail, Context};
 use clap::Parser;
 use custos_core::ids::OrgId;
 use custos_core::scope::parse_scope_list;
+use custos_server::sealing::MasterKey;
 use custos_server::{provision, ServeConfig};
 use custos_store::Store;
 
@@ -18,18 +19,13 @@ use cli::{Cli, Command, CredentialsCommand, ServeArgs};
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_logging(&cli.log_format);
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?
-        .block_on(run(cli))
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(run(cli))
 }
 
 fn init_logging(format: &cli::LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("CUSTOS_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match format {
         cli::LogFormat::Json => builder.json().init(),
         cli::LogFormat::Text => builder.init(),
@@ -40,22 +36,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Init { data, json } => {
             let store = open(&data).await?;
-            let org = provision::create_organization(&*store, "Organization").await?;
+            let org = provision::create_organization(&*store, &master_key(&data)?, "Organization").await?;
             output::print_organization(&org, json);
         }
+        Command::Stats { data, json } => {
+            let store = open(&data).await?;
+            output::print_stats(&store.stats().await?, json);
+        }
         Command::Serve(args) => serve(args).await?,
-        Command::Credentials(CredentialsCommand::Create {
-            data,
-            org,
-            name,
-            scopes,
-            json,
-        }) => {
+        Command::Credentials(CredentialsCommand::Create { data, org, name, scopes, json }) => {
             let scopes = parse_scope_list(&scopes)?;
             let store = open(&data).await?;
-            let issued = provision::create_api_credential(&*store, OrgId(org), &name, scopes)
-                .await
-                .map_err(|e| match e {
+            let issued =
+                provision::create_api_credential(&*store, OrgId(org), &name, scopes).await.map_err(|e| match e {
                     custos_store::StoreError::NotFound => {
                         anyhow::anyhow!("organization {org} does not exist")
                     }
@@ -80,26 +73,32 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
 async fn open(data: &cli::DataArgs) -> anyhow::Result<std::sync::Arc<dyn Store>> {
     let source = data.source();
-    custos_store::open(&source)
-        .await
-        .with_context(|| format!("opening the store {source:?}"))
+    custos_store::open(&source).await.with_context(|| format!("opening the store {source:?}"))
+}
+
+/// The master key: `CUSTOS_MASTER_KEY`, else `master.key` in the data directory.
+fn master_key(data: &cli::DataArgs) -> anyhow::Result<MasterKey> {
+    let path = data.data_dir.join("master.key");
+    MasterKey::load_or_create(&path).with_context(|| format!("loading the master key {}", path.display()))
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let store = open(&args.data).await?;
+    let master_key = master_key(&args.data)?;
     if store.count_organizations().await? == 0 {
-        let org = provision::create_organization(&*store, "Organization").await?;
+        let org = provision::create_organization(&*store, &master_key, "Organization").await?;
         println!("The store was empty: created a first organization. Its secrets are shown only this once.");
         output::print_organization(&org, false);
     }
     let config = ServeConfig {
         extra_audiences: args.oauth_audience,
         roles_requests_per_minute: args.roles_requests_per_minute,
+        events_batches_per_second: args.events_batches_per_second,
+        master_key,
         ..ServeConfig::mparticle_defaults()
     };
-    let listener = tokio::net::TcpListener::bind(&args.listen)
-        .await
-        .with_context(|| format!("binding {}", args.listen))?;
+    let listener =
+        tokio::net::TcpListener::bind(&args.listen).await.with_context(|| format!("binding {}", args.listen))?;
     let address: SocketAddr = listener.local_addr()?;
     tracing::info!(%address, store = store.backend(), "custos serving");
     custos_server::serve(listener, store, config, shutdown_signal()).await?;

@@ -1,7 +1,7 @@
 //! What the CLI prints: JSON for tools, text for people.
 
 use custos_server::provision::{IssuedKey, ProvisionedOrganization};
-use custos_store::ApiCredential;
+use custos_store::{ApiCredential, Counts, Stats};
 use serde_json::json;
 
 fn pair(issued: &IssuedKey, key: &str, secret: &str) -> serde_json::Value {
@@ -78,4 +78,28 @@ pub(crate) fn print_credentials(credentials: &[ApiCredential], as_json: bool) {
             println!("{}  {}  [{}]", c.client_id, c.name, scopes.join(","));
         }
     }
+}
+
+pub(crate) fn print_stats(stats: &Stats, as_json: bool) {
+    let counts = |c: &Counts| json!({ "batches": c.batches, "events": c.events, "profiles": c.profiles });
+    if as_json {
+        let mut value = counts(&stats.totals);
+        value["workspaces"] = stats
+            .workspaces
+            .iter()
+            .map(|(id, c)| {
+                let mut row = counts(c);
+                row["workspace_id"] = json!(id.0);
+                row
+            })
+            .collect();
+        println!("{value}");
+        return;
+    }
+    println!("{:<14} {:>12} {:>14} {:>12}", "workspace", "batches", "events", "profiles");
+    for (id, c) in &stats.workspaces {
+        println!("{:<14} {:>12} {:>14} {:>12}", id.0, c.batches, c.events, c.profiles);
+    }
+    let t = &stats.totals;
+    println!("{:<14} {:>12} {:>14} {:>12}", "total", t.batches, t.events, t.profiles);
 }

@@ -10,39 +10,24 @@ use serde_json::{json, Value};
 
 fn custos() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_custos"));
-    command
-        .env_remove("CUSTOS_DATA_DIR")
-        .env_remove("CUSTOS_DATABASE_URL")
-        .env_remove("CUSTOS_LISTEN");
+    command.env_remove("CUSTOS_DATA_DIR").env_remove("CUSTOS_DATABASE_URL").env_remove("CUSTOS_LISTEN");
     command
 }
 
 fn run_ok(command: &mut Command) -> Output {
     let output = command.output().unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     output
 }
 
 fn json_stdout(output: &Output) -> Value {
     let text = String::from_utf8(output.stdout.clone()).unwrap();
-    assert_eq!(
-        text.trim().lines().count(),
-        1,
-        "exactly one JSON object: {text}"
-    );
+    assert_eq!(text.trim().lines().count(), 1, "exactly one JSON object: {text}");
     serde_json::from_str(text.trim()).unwrap()
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 struct Server {
@@ -59,10 +44,7 @@ impl Server {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let server = Server {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-        };
+        let server = Server { child, base: format!("http://127.0.0.1:{port}") };
         server.wait_healthy();
         server
     }
@@ -81,22 +63,14 @@ impl Server {
     }
 
     fn terminate(&mut self) -> std::process::ExitStatus {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
+        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
         assert!(status.success());
         self.child.wait().unwrap()
     }
 
     fn stdout(&mut self) -> String {
         let mut text = String::new();
-        self.child
-            .stdout
-            .take()
-            .unwrap()
-            .read_to_string(&mut text)
-            .unwrap();
+        self.child.stdout.take().unwrap().read_to_string(&mut text).unwrap();
         text
     }
 }
@@ -113,31 +87,22 @@ mod raw_http {
     use std::io::{Read, Write};
     use std::net::TcpStream;
 
-    pub(super) fn request(
-        method: &str,
-        url: &str,
-        headers: &[(&str, &str)],
-        body: &str,
-    ) -> (u16, String) {
+    pub(super) fn request(method: &str, url: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
         let rest = url.strip_prefix("http://").unwrap();
-        let (host, path) = rest
-            .split_once('/')
-            .map_or((rest, "/".to_owned()), |(h, p)| (h, format!("/{p}")));
+        let (host, path) = rest.split_once('/').map_or((rest, "/".to_owned()), |(h, p)| (h, format!("/{p}")));
         let mut stream = TcpStream::connect(host).map_err(|e| e.to_string()).unwrap();
-        let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n",
+            body.len()
+        );
         for (name, value) in headers {
             head.push_str(&format!("{name}: {value}\r\n"));
         }
-        stream
-            .write_all(format!("{head}\r\n{body}").as_bytes())
-            .unwrap();
+        stream.write_all(format!("{head}\r\n{body}").as_bytes()).unwrap();
         let mut response = String::new();
         stream.read_to_string(&mut response).unwrap();
         let status = response[9..12].parse().unwrap();
-        let body = response
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_owned())
-            .unwrap_or_default();
+        let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
         (status, body)
     }
 
@@ -159,10 +124,7 @@ fn token(base: &str, client_id: &str, client_secret: &str) -> String {
         &body.to_string(),
     );
     assert_eq!(status, 200, "{text}");
-    serde_json::from_str::<Value>(&text).unwrap()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned()
+    serde_json::from_str::<Value>(&text).unwrap()["access_token"].as_str().unwrap().to_owned()
 }
 
 fn assert_organization_shape(org: &Value) {
@@ -176,14 +138,8 @@ fn assert_organization_shape(org: &Value) {
         (&org["inputs"]["server"], "key", "secret"),
     ];
     for (pair, key, secret) in pairs {
-        assert!(
-            pair[key].as_str().is_some_and(|s| s.len() >= 32),
-            "{key} in {org}"
-        );
-        assert!(
-            pair[secret].as_str().is_some_and(|s| s.len() >= 32),
-            "{secret} in {org}"
-        );
+        assert!(pair[key].as_str().is_some_and(|s| s.len() >= 32), "{key} in {org}");
+        assert!(pair[secret].as_str().is_some_and(|s| s.len() >= 32), "{secret} in {org}");
     }
 }
 
@@ -191,22 +147,11 @@ fn assert_organization_shape(org: &Value) {
 fn init_creates_a_new_organization_on_every_call_and_prints_it_as_json() {
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("data");
-    let first = json_stdout(&run_ok(
-        custos()
-            .args(["init", "--json", "--data-dir"])
-            .arg(&data_dir),
-    ));
-    let second = json_stdout(&run_ok(
-        custos()
-            .args(["init", "--json", "--data-dir"])
-            .arg(&data_dir),
-    ));
+    let first = json_stdout(&run_ok(custos().args(["init", "--json", "--data-dir"]).arg(&data_dir)));
+    let second = json_stdout(&run_ok(custos().args(["init", "--json", "--data-dir"]).arg(&data_dir)));
     assert_organization_shape(&first);
     assert_ne!(first["org_id"], second["org_id"]);
-    assert_ne!(
-        first["api_client"]["client_secret"],
-        second["api_client"]["client_secret"]
-    );
+    assert_ne!(first["api_client"]["client_secret"], second["api_client"]["client_secret"]);
 
     // Secrets are stored only as hashes: the raw database file holds none of them.
     let mut bytes = Vec::new();
@@ -220,10 +165,7 @@ fn init_creates_a_new_organization_on_every_call_and_prints_it_as_json() {
         &first["inputs"]["web"]["secret"],
         &first["inputs"]["server"]["secret"],
     ] {
-        assert!(
-            !haystack.contains(secret.as_str().unwrap()),
-            "a secret is stored in clear"
-        );
+        assert!(!haystack.contains(secret.as_str().unwrap()), "a secret is stored in clear");
     }
 }
 
@@ -233,19 +175,15 @@ fn init_works_against_postgres_too() {
         eprintln!("{TEST_DATABASE_URL} is unset: skipping the PostgreSQL backend");
         return;
     };
-    let url = tokio::runtime::Runtime::new()
-        .unwrap()
-        .block_on(fresh_postgres_schema(&url));
-    let org = json_stdout(&run_ok(custos().args([
-        "init",
-        "--json",
-        "--database-url",
-        &url,
-    ])));
+    let url = tokio::runtime::Runtime::new().unwrap().block_on(fresh_postgres_schema(&url));
+    // The master key file lives in the data directory, whatever the database.
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let org = json_stdout(&run_ok(custos().args(["init", "--json", "--database-url", &url, "--data-dir", data])));
     assert_organization_shape(&org);
     let server = Server::start({
         let mut c = custos();
-        c.args(["serve", "--database-url", &url]);
+        c.args(["serve", "--database-url", &url, "--data-dir", data]);
         c
     });
     token(
@@ -259,12 +197,7 @@ fn init_works_against_postgres_too() {
 fn credentials_are_created_with_only_their_scopes_listed_and_deleted() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_str().unwrap();
-    let org = json_stdout(&run_ok(custos().args([
-        "init",
-        "--json",
-        "--data-dir",
-        data,
-    ])));
+    let org = json_stdout(&run_ok(custos().args(["init", "--json", "--data-dir", data])));
     let org_id = org["org_id"].to_string();
     let created = json_stdout(&run_ok(custos().args([
         "credentials",
@@ -280,25 +213,11 @@ fn credentials_are_created_with_only_their_scopes_listed_and_deleted() {
         data,
     ])));
     let client_id = created["client_id"].as_str().unwrap().to_owned();
-    assert!(created["client_secret"]
-        .as_str()
-        .is_some_and(|s| s.len() >= 32));
+    assert!(created["client_secret"].as_str().is_some_and(|s| s.len() >= 32));
 
-    let listed = json_stdout(&run_ok(custos().args([
-        "credentials",
-        "list",
-        "--org",
-        &org_id,
-        "--json",
-        "--data-dir",
-        data,
-    ])));
-    let reader = listed
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["client_id"] == client_id.as_str())
-        .unwrap();
+    let listed =
+        json_stdout(&run_ok(custos().args(["credentials", "list", "--org", &org_id, "--json", "--data-dir", data])));
+    let reader = listed.as_array().unwrap().iter().find(|c| c["client_id"] == client_id.as_str()).unwrap();
     assert_eq!(reader["scopes"], json!(["profile"]));
     assert_eq!(reader["name"], "profile reader");
     assert!(listed.to_string().find("client_secret").is_none());
@@ -308,35 +227,14 @@ fn credentials_are_created_with_only_their_scopes_listed_and_deleted() {
         c.args(["serve", "--data-dir", data]);
         c
     });
-    let bearer = token(
-        &server.base,
-        &client_id,
-        created["client_secret"].as_str().unwrap(),
-    );
-    let tasks = format!(
-        "{}/platform/v2/organizations/{org_id}/accounts/{}/tasks",
-        server.base, org["account_id"]
-    );
+    let bearer = token(&server.base, &client_id, created["client_secret"].as_str().unwrap());
+    let tasks = format!("{}/platform/v2/organizations/{org_id}/accounts/{}/tasks", server.base, org["account_id"]);
     let auth = format!("Bearer {bearer}");
-    assert_eq!(
-        raw_http::request("GET", &tasks, &[("Authorization", &auth)], "").0,
-        403,
-        "no custom_roles scope"
-    );
+    assert_eq!(raw_http::request("GET", &tasks, &[("Authorization", &auth)], "").0, 403, "no custom_roles scope");
 
     // Deleted while the server runs: its token stops working at once.
-    run_ok(custos().args([
-        "credentials",
-        "delete",
-        "--client-id",
-        &client_id,
-        "--data-dir",
-        data,
-    ]));
-    assert_eq!(
-        raw_http::request("GET", &tasks, &[("Authorization", &auth)], "").0,
-        401
-    );
+    run_ok(custos().args(["credentials", "delete", "--client-id", &client_id, "--data-dir", data]));
+    assert_eq!(raw_http::request("GET", &tasks, &[("Authorization", &auth)], "").0, 401);
     assert!(server.terminate().success());
 
     let failed = custos()
@@ -357,18 +255,7 @@ fn credentials_are_created_with_only_their_scopes_listed_and_deleted() {
     assert!(!failed.status.success());
     assert!(String::from_utf8_lossy(&failed.stderr).contains("unknown scope `events`"));
     let failed = custos()
-        .args([
-            "credentials",
-            "create",
-            "--org",
-            "987654",
-            "--name",
-            "x",
-            "--scopes",
-            "dsr",
-            "--data-dir",
-            data,
-        ])
+        .args(["credentials", "create", "--org", "987654", "--name", "x", "--scopes", "dsr", "--data-dir", data])
         .output()
         .unwrap();
     assert!(!failed.status.success());
@@ -389,10 +276,7 @@ fn serve_on_an_empty_store_creates_a_first_organization_and_prints_it_once() {
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
         let child = command.spawn().unwrap();
-        let server = Server {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-        };
+        let server = Server { child, base: format!("http://127.0.0.1:{port}") };
         server.wait_healthy();
         server
     };
@@ -418,23 +302,14 @@ fn serve_on_an_empty_store_creates_a_first_organization_and_prints_it_once() {
 
     let mut second = start();
     assert!(second.terminate().success());
-    assert_eq!(
-        second.stdout(),
-        "",
-        "credentials are printed only on the first start"
-    );
+    assert_eq!(second.stdout(), "", "credentials are printed only on the first start");
 }
 
 #[test]
 fn sigterm_drains_requests_in_flight_then_exits_zero() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_str().unwrap();
-    let org = json_stdout(&run_ok(custos().args([
-        "init",
-        "--json",
-        "--data-dir",
-        data,
-    ])));
+    let org = json_stdout(&run_ok(custos().args(["init", "--json", "--data-dir", data])));
     let mut server = Server::start({
         let mut c = custos();
         c.args(["serve", "--data-dir", data]);
@@ -447,21 +322,18 @@ fn sigterm_drains_requests_in_flight_then_exits_zero() {
     );
 
     // Start an upload, send half its body, signal, then send the rest.
-    let body = json!({"roles": [{"role_id": "r", "name": "R", "description": "d", "tasks": []}]})
-        .to_string();
+    let body = json!({"roles": [{"role_id": "r", "name": "R", "description": "d", "tasks": []}]}).to_string();
     let (first_half, second_half) = body.split_at(body.len() / 2);
     let mut stream = TcpStream::connect(server.base.trim_start_matches("http://")).unwrap();
-    let head = format!(
+    let head =
+        format!(
         "PUT /platform/v2/organizations/{}/accounts/{}/roles HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {bearer}\r\n\
          Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{first_half}",
         org["org_id"], org["account_id"], body.len()
     );
     stream.write_all(head.as_bytes()).unwrap();
     std::thread::sleep(Duration::from_millis(200));
-    Command::new("kill")
-        .args(["-TERM", &server.child.id().to_string()])
-        .status()
-        .unwrap();
+    Command::new("kill").args(["-TERM", &server.child.id().to_string()]).status().unwrap();
     std::thread::sleep(Duration::from_millis(300));
     assert!(server.child.try_wait().unwrap().is_none(), "still draining");
     stream.write_all(second_half.as_bytes()).unwrap();

@@ -119,9 +119,7 @@ impl fmt::Display for ManifestViolation {
 pub fn validate_manifest(drafts: Vec<RoleDraft>) -> Result<Manifest, Vec<ManifestViolation>> {
     let mut violations = Vec::new();
     if drafts.len() > MAX_ROLES_PER_ORG {
-        violations.push(ManifestViolation::TooManyRoles {
-            count: drafts.len(),
-        });
+        violations.push(ManifestViolation::TooManyRoles { count: drafts.len() });
     }
 
     let mut roles = Vec::with_capacity(drafts.len());
@@ -129,37 +127,22 @@ pub fn validate_manifest(drafts: Vec<RoleDraft>) -> Result<Manifest, Vec<Manifes
     let mut seen_names: BTreeSet<String> = BTreeSet::new();
     for (index, draft) in drafts.into_iter().enumerate() {
         let at = |field: &str| format!("roles[{index}].{field}");
-        let role_id = check_text(
-            &at("role_id"),
-            draft.role_id,
-            MAX_ROLE_ID_CHARS,
-            &mut violations,
-        );
+        let role_id = check_text(&at("role_id"), draft.role_id, MAX_ROLE_ID_CHARS, &mut violations);
         let name = check_text(&at("name"), draft.name, MAX_NAME_CHARS, &mut violations);
-        let description = check_text(
-            &at("description"),
-            draft.description,
-            MAX_DESCRIPTION_CHARS,
-            &mut violations,
-        );
+        let description = check_text(&at("description"), draft.description, MAX_DESCRIPTION_CHARS, &mut violations);
         let tasks = match draft.tasks {
             None => {
                 violations.push(ManifestViolation::Missing { field: at("tasks") });
                 None
             }
-            Some(tasks) => check_tasks(
-                &at("tasks"),
-                role_id.as_deref().unwrap_or("(missing role_id)"),
-                tasks,
-                &mut violations,
-            ),
+            Some(tasks) => {
+                check_tasks(&at("tasks"), role_id.as_deref().unwrap_or("(missing role_id)"), tasks, &mut violations)
+            }
         };
 
         if let Some(role_id) = &role_id {
             if seen_ids.insert(role_id.clone(), ()).is_some() {
-                violations.push(ManifestViolation::DuplicateRoleId {
-                    role_id: role_id.clone(),
-                });
+                violations.push(ManifestViolation::DuplicateRoleId { role_id: role_id.clone() });
             }
         }
         if let Some(name) = &name {
@@ -167,15 +150,8 @@ pub fn validate_manifest(drafts: Vec<RoleDraft>) -> Result<Manifest, Vec<Manifes
                 violations.push(ManifestViolation::DuplicateName { name: name.clone() });
             }
         }
-        if let (Some(role_id), Some(name), Some(description), Some(tasks)) =
-            (role_id, name, description, tasks)
-        {
-            roles.push(Role {
-                role_id,
-                name,
-                description,
-                tasks,
-            });
+        if let (Some(role_id), Some(name), Some(description), Some(tasks)) = (role_id, name, description, tasks) {
+            roles.push(Role { role_id, name, description, tasks });
         }
     }
 
@@ -193,25 +169,17 @@ fn check_text(
     violations: &mut Vec<ManifestViolation>,
 ) -> Option<String> {
     let Some(value) = value.filter(|value| !value.trim().is_empty()) else {
-        violations.push(ManifestViolation::Missing {
-            field: field.to_owned(),
-        });
+        violations.push(ManifestViolation::Missing { field: field.to_owned() });
         return None;
     };
     let mut ok = true;
     let actual = value.chars().count();
     if actual > max {
-        violations.push(ManifestViolation::TooLong {
-            field: field.to_owned(),
-            max,
-            actual,
-        });
+        violations.push(ManifestViolation::TooLong { field: field.to_owned(), max, actual });
         ok = false;
     }
     if value.chars().any(char::is_control) {
-        violations.push(ManifestViolation::ControlCharacter {
-            field: field.to_owned(),
-        });
+        violations.push(ManifestViolation::ControlCharacter { field: field.to_owned() });
         ok = false;
     }
     ok.then_some(value)
@@ -237,18 +205,13 @@ fn check_tasks(
             }
             Some(task_id) if !task_id.trim().is_empty() => unknown.push(task_id),
             _ => {
-                violations.push(ManifestViolation::Missing {
-                    field: format!("{field}[{index}].task_id"),
-                });
+                violations.push(ManifestViolation::Missing { field: format!("{field}[{index}].task_id") });
                 ok = false;
             }
         }
     }
     if !unknown.is_empty() {
-        violations.push(ManifestViolation::TasksNotFound {
-            role_id: role_id.to_owned(),
-            task_ids: unknown,
-        });
+        violations.push(ManifestViolation::TasksNotFound { role_id: role_id.to_owned(), task_ids: unknown });
         ok = false;
     }
     ok.then_some(resolved)
@@ -290,25 +253,14 @@ mod tests {
             role_id: Some(role_id.into()),
             name: Some(name.into()),
             description: Some(format!("{name} role")),
-            tasks: Some(
-                tasks
-                    .iter()
-                    .map(|t| TaskDraft {
-                        task_id: Some((*t).into()),
-                    })
-                    .collect(),
-            ),
+            tasks: Some(tasks.iter().map(|t| TaskDraft { task_id: Some((*t).into()) }).collect()),
         }
     }
 
     #[test]
     fn a_valid_role_gets_user_core_first_and_duplicates_folded() {
-        let manifest = validate_manifest(vec![draft(
-            "m",
-            "Marketer",
-            &["audiences:*", "audiences:*", "user:core"],
-        )])
-        .unwrap();
+        let manifest =
+            validate_manifest(vec![draft("m", "Marketer", &["audiences:*", "audiences:*", "user:core"])]).unwrap();
         assert_eq!(manifest.roles[0].tasks, vec!["user:core", "audiences:*"]);
     }
 
@@ -316,12 +268,7 @@ mod tests {
     fn every_violation_is_reported_with_its_field() {
         let long_name = "n".repeat(65);
         let violations = validate_manifest(vec![
-            RoleDraft {
-                role_id: None,
-                name: Some(long_name),
-                description: Some("ok\u{7}".into()),
-                tasks: None,
-            },
+            RoleDraft { role_id: None, name: Some(long_name), description: Some("ok\u{7}".into()), tasks: None },
             draft("x", "X", &["audiences:*", "nope:view", "rules:fly"]),
         ])
         .unwrap_err();
@@ -348,60 +295,34 @@ mod tests {
             tasks: Some(vec![]),
         };
         assert!(validate_manifest(vec![role.clone()]).is_ok());
-        let too_long = RoleDraft {
-            description: Some("d".repeat(257)),
-            ..role
-        };
+        let too_long = RoleDraft { description: Some("d".repeat(257)), ..role };
         assert!(validate_manifest(vec![too_long]).is_err());
     }
 
     #[test]
     fn more_than_one_hundred_roles_are_refused() {
-        let roles: Vec<_> = (0..=100)
-            .map(|i| draft(&format!("r{i}"), &format!("R{i}"), &[]))
-            .collect();
+        let roles: Vec<_> = (0..=100).map(|i| draft(&format!("r{i}"), &format!("R{i}"), &[])).collect();
         let violations = validate_manifest(roles.clone()).unwrap_err();
-        assert_eq!(
-            violations,
-            vec![ManifestViolation::TooManyRoles { count: 101 }]
-        );
+        assert_eq!(violations, vec![ManifestViolation::TooManyRoles { count: 101 }]);
         assert!(validate_manifest(roles[..100].to_vec()).is_ok());
     }
 
     #[test]
     fn duplicate_names_conflict_ignoring_case_and_duplicate_ids_are_invalid() {
-        let violations = validate_manifest(vec![
-            draft("a", "Marketer", &[]),
-            draft("b", "marketer", &[]),
-        ])
-        .unwrap_err();
-        assert_eq!(
-            violations,
-            vec![ManifestViolation::DuplicateName {
-                name: "marketer".into()
-            }]
-        );
+        let violations = validate_manifest(vec![draft("a", "Marketer", &[]), draft("b", "marketer", &[])]).unwrap_err();
+        assert_eq!(violations, vec![ManifestViolation::DuplicateName { name: "marketer".into() }]);
         assert!(violations[0].is_conflict());
 
-        let violations =
-            validate_manifest(vec![draft("a", "A", &[]), draft("a", "B", &[])]).unwrap_err();
-        assert_eq!(
-            violations,
-            vec![ManifestViolation::DuplicateRoleId {
-                role_id: "a".into()
-            }]
-        );
+        let violations = validate_manifest(vec![draft("a", "A", &[]), draft("a", "B", &[])]).unwrap_err();
+        assert_eq!(violations, vec![ManifestViolation::DuplicateRoleId { role_id: "a".into() }]);
     }
 
     #[test]
     fn a_change_lists_created_updated_and_deleted_roles() {
-        let current = validate_manifest(vec![
-            draft("keep", "Keep", &[]),
-            draft("edit", "Edit", &[]),
-            draft("gone", "Gone", &[]),
-        ])
-        .unwrap()
-        .roles;
+        let current =
+            validate_manifest(vec![draft("keep", "Keep", &[]), draft("edit", "Edit", &[]), draft("gone", "Gone", &[])])
+                .unwrap()
+                .roles;
         let next = validate_manifest(vec![
             draft("keep", "Keep", &[]),
             draft("edit", "Edit", &["rules:view"]),
@@ -410,11 +331,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             ManifestChange::between(&current, &next),
-            ManifestChange {
-                created: vec!["new".into()],
-                updated: vec!["edit".into()],
-                deleted: vec!["gone".into()]
-            }
+            ManifestChange { created: vec!["new".into()], updated: vec!["edit".into()], deleted: vec!["gone".into()] }
         );
     }
 }

@@ -12,8 +12,8 @@ pub mod tasks;
 mod user;
 
 pub use manifest::{
-    validate_manifest, Manifest, ManifestChange, ManifestViolation, Role, RoleDraft, TaskDraft,
-    MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, MAX_ROLES_PER_ORG, MAX_ROLE_ID_CHARS,
+    validate_manifest, Manifest, ManifestChange, ManifestViolation, Role, RoleDraft, TaskDraft, MAX_DESCRIPTION_CHARS,
+    MAX_NAME_CHARS, MAX_ROLES_PER_ORG, MAX_ROLE_ID_CHARS,
 };
 pub use permissions::Permissions;
 pub use user::{InvalidEmail, UserEmail, MAX_EMAIL_CHARS};

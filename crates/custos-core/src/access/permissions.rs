@@ -30,10 +30,7 @@ impl Permissions {
             }
             exact.insert(task_id.to_owned());
         }
-        Permissions {
-            exact,
-            full_features,
-        }
+        Permissions { exact, full_features }
     }
 
     /// Whether the role may perform `task_id`.
@@ -43,11 +40,7 @@ impl Permissions {
 
     /// Every catalog task the role allows, in catalog order: what a console shows.
     pub fn effective_tasks(&self) -> Vec<&'static str> {
-        tasks::CATALOG
-            .iter()
-            .map(|task| task.id)
-            .filter(|id| self.allows(id))
-            .collect()
+        tasks::CATALOG.iter().map(|task| task.id).filter(|id| self.allows(id)).collect()
     }
 }
 
@@ -77,10 +70,7 @@ mod tests {
     fn a_narrow_task_does_not_imply_full_access() {
         let permissions = Permissions::from_tasks(["privacy:settings"]);
         assert!(!permissions.allows("privacy:*"));
-        assert_eq!(
-            permissions.effective_tasks(),
-            vec!["user:core", "privacy:settings"]
-        );
+        assert_eq!(permissions.effective_tasks(), vec!["user:core", "privacy:settings"]);
     }
 
     #[test]

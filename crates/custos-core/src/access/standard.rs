@@ -169,39 +169,25 @@ mod tests {
             assert_eq!(template["role_id"], role.role_id);
             assert_eq!(template["name"], role.name);
             assert_eq!(template["description"], role.description);
-            let task_ids: Vec<&str> = template["tasks"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|t| t["task_id"].as_str().unwrap())
-                .collect();
+            let task_ids: Vec<&str> =
+                template["tasks"].as_array().unwrap().iter().map(|t| t["task_id"].as_str().unwrap()).collect();
             assert_eq!(task_ids, role.tasks);
         }
-        assert_eq!(
-            std::fs::read_dir(dir).unwrap().count(),
-            STANDARD_ROLES.len()
-        );
+        assert_eq!(std::fs::read_dir(dir).unwrap().count(), STANDARD_ROLES.len());
     }
 
     #[test]
     fn standard_roles_name_only_catalog_tasks() {
         for role in STANDARD_ROLES {
             for task_id in role.tasks {
-                assert!(
-                    tasks::find(task_id).is_some(),
-                    "{} names unknown task {task_id}",
-                    role.role_id
-                );
+                assert!(tasks::find(task_id).is_some(), "{} names unknown task {task_id}", role.role_id);
             }
         }
     }
 
     #[test]
     fn compliance_may_run_privacy_requests_and_support_may_only_view_privacy_settings() {
-        assert!(find("compliance-role")
-            .unwrap()
-            .permissions()
-            .allows("privacy:*"));
+        assert!(find("compliance-role").unwrap().permissions().allows("privacy:*"));
         let support = find("support-role").unwrap().permissions();
         assert!(support.allows("privacy:settings"));
         assert!(!support.allows("privacy:*"));

@@ -15,11 +15,7 @@ pub struct Task {
 pub const CORE_TASK: &str = "user:core";
 
 const fn task(id: &'static str, display_name: &'static str, description: &'static str) -> Task {
-    Task {
-        id,
-        display_name,
-        description,
-    }
+    Task { id, display_name, description }
 }
 
 /// Every task a role may name, grouped by feature in the reference's order.
@@ -65,9 +61,7 @@ pub fn find(task_id: &str) -> Option<&'static Task> {
 
 /// The feature a task belongs to: `audiences` for `audiences:view`.
 pub fn feature(task_id: &str) -> &str {
-    task_id
-        .split_once(':')
-        .map_or(task_id, |(feature, _)| feature)
+    task_id.split_once(':').map_or(task_id, |(feature, _)| feature)
 }
 
 /// Whether a task is the full access (`x:*`) of its feature.

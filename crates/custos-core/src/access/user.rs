@@ -35,9 +35,8 @@ impl UserEmail {
             return Err(InvalidEmail::RestrictedCharacter);
         }
         let (local, domain) = text.split_once('@').ok_or(InvalidEmail::Malformed)?;
-        let domain_ok = domain.contains('.')
-            && !domain.contains('@')
-            && domain.split('.').all(|label| !label.is_empty());
+        let domain_ok =
+            domain.contains('.') && !domain.contains('@') && domain.split('.').all(|label| !label.is_empty());
         if local.is_empty() || !domain_ok {
             return Err(InvalidEmail::Malformed);
         }
@@ -61,39 +60,18 @@ mod tests {
 
     #[test]
     fn addresses_are_trimmed_and_lower_cased() {
-        assert_eq!(
-            UserEmail::parse(" Ann@Example.COM ").unwrap().as_str(),
-            "ann@example.com"
-        );
+        assert_eq!(UserEmail::parse(" Ann@Example.COM ").unwrap().as_str(), "ann@example.com");
     }
 
     #[test]
     fn malformed_addresses_are_refused_with_the_rule_they_break() {
         assert_eq!(UserEmail::parse("").unwrap_err(), InvalidEmail::Empty);
-        assert_eq!(
-            UserEmail::parse("ann").unwrap_err(),
-            InvalidEmail::Malformed
-        );
-        assert_eq!(
-            UserEmail::parse("@example.com").unwrap_err(),
-            InvalidEmail::Malformed
-        );
-        assert_eq!(
-            UserEmail::parse("ann@example").unwrap_err(),
-            InvalidEmail::Malformed
-        );
-        assert_eq!(
-            UserEmail::parse("ann@@example.com").unwrap_err(),
-            InvalidEmail::Malformed
-        );
-        assert_eq!(
-            UserEmail::parse("ann@example..com").unwrap_err(),
-            InvalidEmail::Malformed
-        );
-        assert_eq!(
-            UserEmail::parse("a nn@example.com").unwrap_err(),
-            InvalidEmail::RestrictedCharacter
-        );
+        assert_eq!(UserEmail::parse("ann").unwrap_err(), InvalidEmail::Malformed);
+        assert_eq!(UserEmail::parse("@example.com").unwrap_err(), InvalidEmail::Malformed);
+        assert_eq!(UserEmail::parse("ann@example").unwrap_err(), InvalidEmail::Malformed);
+        assert_eq!(UserEmail::parse("ann@@example.com").unwrap_err(), InvalidEmail::Malformed);
+        assert_eq!(UserEmail::parse("ann@example..com").unwrap_err(), InvalidEmail::Malformed);
+        assert_eq!(UserEmail::parse("a nn@example.com").unwrap_err(), InvalidEmail::RestrictedCharacter);
         let long = format!("{}@example.com", "a".repeat(250));
         assert_eq!(UserEmail::parse(&long).unwrap_err(), InvalidEmail::TooLong);
     }

@@ -15,6 +15,8 @@ use crate::state::AppState;
 /// Names the scope an [`OrgAccount`] requires.
 pub(crate) trait RequiredScope {
     const SCOPE: Scope;
+    /// Whether the organization's Custom Access Roles limit applies.
+    const ROLES_RATE_LIMITED: bool = false;
 }
 
 /// The Custom Access Roles API's scope.
@@ -23,6 +25,15 @@ pub(crate) struct CustomRolesScope;
 
 impl RequiredScope for CustomRolesScope {
     const SCOPE: Scope = Scope::CustomRoles;
+    const ROLES_RATE_LIMITED: bool = true;
+}
+
+/// The Profile API's scope.
+#[derive(Debug)]
+pub(crate) struct ProfileScope;
+
+impl RequiredScope for ProfileScope {
+    const SCOPE: Scope = Scope::Profile;
 }
 
 /// A grant that holds scope `S` and may act on `/organizations/{org}/accounts/{account}`.
@@ -42,10 +53,7 @@ pub(crate) struct OrgAccount<S> {
 impl<S: RequiredScope + Send> FromRequestParts<AppState> for OrgAccount<S> {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<OrgAccount<S>, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<OrgAccount<S>, ApiError> {
         let grant = Grant::from_request_parts(parts, state).await?;
         if !grant.0.scopes.contains(&S::SCOPE) {
             return Err(ApiError::Forbidden(format!(
@@ -57,21 +65,17 @@ impl<S: RequiredScope + Send> FromRequestParts<AppState> for OrgAccount<S> {
             .await
             .map_err(|_| ApiError::NotFound("no such resource".into()))?;
         let param = |name: &str| -> Option<i64> {
-            params
-                .iter()
-                .find(|(key, _)| key == name)
-                .and_then(|(_, value)| value.parse().ok())
+            params.iter().find(|(key, _)| key == name).and_then(|(_, value)| value.parse().ok())
         };
         let (Some(org), Some(account)) = (param("org_id"), param("account_id")) else {
-            return Err(ApiError::NotFound(
-                "orgId and accountId must be integers".into(),
-            ));
+            return Err(ApiError::NotFound("orgId and accountId must be integers".into()));
         };
         let (org_id, account_id) = (OrgId(org), AccountId(account));
         if org_id != grant.0.org_id || !state.store.account_in_org(org_id, account_id).await? {
-            return Err(ApiError::NotFound(format!(
-                "organization {org} has no account {account}"
-            )));
+            return Err(ApiError::NotFound(format!("organization {org} has no account {account}")));
+        }
+        if !S::ROLES_RATE_LIMITED {
+            return Ok(OrgAccount { grant, org_id, account_id, _scope: PhantomData });
         }
         if let Err(not_until) = state.roles_limiter.check_key(&org_id) {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
@@ -80,11 +84,6 @@ impl<S: RequiredScope + Send> FromRequestParts<AppState> for OrgAccount<S> {
                 limit: "org",
             });
         }
-        Ok(OrgAccount {
-            grant,
-            org_id,
-            account_id,
-            _scope: PhantomData,
-        })
+        Ok(OrgAccount { grant, org_id, account_id, _scope: PhantomData })
     }
 }

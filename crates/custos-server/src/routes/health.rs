@@ -14,7 +14,5 @@ pub(super) fn router() -> Router<AppState> {
 
 async fn health(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     state.store.count_organizations().await?;
-    Ok(Json(
-        json!({ "status": "ok", "store": state.store.backend() }),
-    ))
+    Ok(Json(json!({ "status": "ok", "store": state.store.backend() })))
 }

@@ -1,7 +1,10 @@
 //! The HTTP routes, one module per API, at mParticle's own paths.
 
+mod events;
 mod health;
+mod identity;
 mod oauth;
+mod profile;
 mod roles;
 mod users;
 
@@ -16,5 +19,8 @@ pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .merge(health::router())
         .merge(oauth::router())
+        .merge(events::router())
+        .merge(identity::router())
+        .merge(profile::router())
         .nest(ORG_ACCOUNT, roles::router().merge(users::router()))
 }

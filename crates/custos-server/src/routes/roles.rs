@@ -20,9 +20,7 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/tasks", get(list_tasks))
-        .route("/roles", get(get_manifest).put(replace_manifest))
+    Router::new().route("/tasks", get(list_tasks)).route("/roles", get(get_manifest).put(replace_manifest))
 }
 
 #[derive(Debug, Serialize)]
@@ -58,11 +56,7 @@ impl From<Role> for RoleBody {
             description: role.description,
             name: role.name,
             role_id: role.role_id,
-            tasks: role
-                .tasks
-                .into_iter()
-                .map(|task_id| TaskRef { task_id })
-                .collect(),
+            tasks: role.tasks.into_iter().map(|task_id| TaskRef { task_id }).collect(),
         }
     }
 }
@@ -80,20 +74,14 @@ impl From<StoredManifest> for ManifestBody {
 /// mParticle's timestamp format in this API: `2022-06-28 18:24:49`, UTC.
 pub(super) fn format_timestamp(at: OffsetDateTime) -> String {
     let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
-    at.to_offset(time::UtcOffset::UTC)
-        .format(&format)
-        .unwrap_or_default()
+    at.to_offset(time::UtcOffset::UTC).format(&format).unwrap_or_default()
 }
 
 async fn list_tasks(_access: OrgAccount<CustomRolesScope>) -> Json<Vec<TaskBody>> {
     Json(
         tasks::CATALOG
             .iter()
-            .map(|task| TaskBody {
-                task_id: task.id,
-                display_name: task.display_name,
-                description: task.description,
-            })
+            .map(|task| TaskBody { task_id: task.id, display_name: task.display_name, description: task.description })
             .collect(),
     )
 }
@@ -122,28 +110,18 @@ async fn replace_manifest(
     })?;
     let grant = &access.grant.0;
     let modified_by = format!("{} (client {})", grant.credential_name, grant.credential_id);
-    let stored = state
-        .store
-        .replace_role_manifest(
-            access.org_id,
-            &manifest,
-            &modified_by,
-            OffsetDateTime::now_utc(),
-        )
-        .await?;
+    let stored =
+        state.store.replace_role_manifest(access.org_id, &manifest, &modified_by, OffsetDateTime::now_utc()).await?;
     tracing::info!(org_id = %access.org_id, account_id = %access.account_id, roles = stored.roles.len(), "role manifest replaced");
     Ok(Json(stored.into()))
 }
 
 /// Reads `{"roles": [...]}` into drafts, naming every field of the wrong type.
 fn parse_manifest(body: &[u8]) -> Result<Vec<RoleDraft>, ApiError> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| {
-        ApiError::invalid(format!("Invalid JSON syntax in custom role manifest: {e}"))
-    })?;
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::invalid(format!("Invalid JSON syntax in custom role manifest: {e}")))?;
     let Some(roles) = value.get("roles") else {
-        return Err(ApiError::invalid(
-            "roles: is required and must be an array of roles",
-        ));
+        return Err(ApiError::invalid("roles: is required and must be an array of roles"));
     };
     let Value::Array(roles) = roles else {
         return Err(ApiError::invalid("roles: must be an array of roles"));
@@ -186,12 +164,7 @@ fn parse_manifest(body: &[u8]) -> Result<Vec<RoleDraft>, ApiError> {
                 None
             }
         };
-        drafts.push(RoleDraft {
-            role_id,
-            name,
-            description,
-            tasks,
-        });
+        drafts.push(RoleDraft { role_id, name, description, tasks });
     }
     if problems.is_empty() {
         Ok(drafts)

@@ -54,20 +54,10 @@ fn user_body(user: UserRole, custom_roles: &[Role]) -> UserBody {
             .iter()
             .find(|role| role.role_id == user.role_id)
             .map(|role| (role.name.clone(), Permissions::from_tasks(&role.tasks)))
-            .unwrap_or_else(|| {
-                (
-                    user.role_id.clone(),
-                    Permissions::from_tasks(Vec::<String>::new()),
-                )
-            }),
+            .unwrap_or_else(|| (user.role_id.clone(), Permissions::from_tasks(Vec::<String>::new()))),
         RoleKind::Standard => standard::find(&user.role_id)
             .map(|role| (role.name.to_owned(), role.permissions()))
-            .unwrap_or_else(|| {
-                (
-                    user.role_id.clone(),
-                    Permissions::from_tasks(Vec::<String>::new()),
-                )
-            }),
+            .unwrap_or_else(|| (user.role_id.clone(), Permissions::from_tasks(Vec::<String>::new()))),
     };
     UserBody {
         email: user.email,
@@ -86,12 +76,7 @@ async fn list_users(
 ) -> Result<Json<UsersBody>, ApiError> {
     let roles = state.store.role_manifest(access.org_id).await?.roles;
     let users = state.store.list_users(access.org_id).await?;
-    Ok(Json(UsersBody {
-        users: users
-            .into_iter()
-            .map(|user| user_body(user, &roles))
-            .collect(),
-    }))
+    Ok(Json(UsersBody { users: users.into_iter().map(|user| user_body(user, &roles)).collect() }))
 }
 
 async fn assign_role(
@@ -101,31 +86,16 @@ async fn assign_role(
     body: axum::body::Bytes,
 ) -> Result<Json<UserBody>, ApiError> {
     let email = UserEmail::parse(&email).map_err(|e| ApiError::invalid(e.to_string()))?;
-    let body: AssignRoleBody = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::invalid(format!("Invalid JSON syntax: {e}")))?;
+    let body: AssignRoleBody =
+        serde_json::from_slice(&body).map_err(|e| ApiError::invalid(format!("Invalid JSON syntax: {e}")))?;
     let role_id = match body.role_id {
         Some(serde_json::Value::String(role_id)) if !role_id.trim().is_empty() => role_id,
-        None | Some(serde_json::Value::Null) => {
-            return Err(ApiError::invalid("role_id: is required"))
-        }
+        None | Some(serde_json::Value::Null) => return Err(ApiError::invalid("role_id: is required")),
         Some(_) => return Err(ApiError::invalid("role_id: must be a non-empty string")),
     };
-    let user = state
-        .store
-        .assign_user_role(
-            access.org_id,
-            email.as_str(),
-            &role_id,
-            OffsetDateTime::now_utc(),
-        )
-        .await?;
+    let user = state.store.assign_user_role(access.org_id, email.as_str(), &role_id, OffsetDateTime::now_utc()).await?;
     let custom_roles = match user.role_kind {
-        RoleKind::Custom => state
-            .store
-            .find_custom_role(access.org_id, &role_id)
-            .await?
-            .into_iter()
-            .collect(),
+        RoleKind::Custom => state.store.find_custom_role(access.org_id, &role_id).await?.into_iter().collect(),
         RoleKind::Standard => Vec::new(),
     };
     Ok(Json(user_body(user, &custom_roles)))
@@ -137,15 +107,9 @@ async fn remove_user(
     Path((_, _, email)): Path<(String, String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let email = UserEmail::parse(&email).map_err(|e| ApiError::invalid(e.to_string()))?;
-    if state
-        .store
-        .remove_user(access.org_id, email.as_str())
-        .await?
-    {
+    if state.store.remove_user(access.org_id, email.as_str()).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(ApiError::NotFound(
-            "user: no user with this email in the organization".into(),
-        ))
+        Err(ApiError::NotFound("user: no user with this email in the organization".into()))
     }
 }

@@ -35,20 +35,13 @@ pub(crate) async fn default_apps() -> Vec<TestApp> {
 impl TestApp {
     pub(crate) async fn spawn(source: TestSource, config: ServeConfig) -> TestApp {
         let store = custos_store::open(&source.source).await.unwrap();
-        let org = provision::create_organization(&*store, "Test organization")
-            .await
-            .unwrap();
+        let org = provision::create_organization(&*store, &config.master_key, "Test organization").await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (shutdown, stop) = oneshot::channel::<()>();
-        tokio::spawn(custos_server::serve(
-            listener,
-            store.clone(),
-            config,
-            async {
-                let _ = stop.await;
-            },
-        ));
+        tokio::spawn(custos_server::serve(listener, store.clone(), config, async {
+            let _ = stop.await;
+        }));
         TestApp {
             base,
             http: reqwest::Client::new(),
@@ -72,11 +65,7 @@ impl TestApp {
         ))
     }
 
-    pub(crate) async fn request_token(
-        &self,
-        client_id: &str,
-        client_secret: &str,
-    ) -> reqwest::Response {
+    pub(crate) async fn request_token(&self, client_id: &str, client_secret: &str) -> reqwest::Response {
         self.http
             .post(self.url("/oauth/token"))
             .json(&json!({
@@ -93,16 +82,12 @@ impl TestApp {
     pub(crate) async fn token_of(&self, client_id: &str, client_secret: &str) -> String {
         let response = self.request_token(client_id, client_secret).await;
         assert_eq!(response.status(), 200, "{}", self.backend);
-        response.json::<Value>().await.unwrap()["access_token"]
-            .as_str()
-            .unwrap()
-            .to_owned()
+        response.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned()
     }
 
     /// A token of the organization's own API client, which has every scope.
     pub(crate) async fn token(&self) -> String {
-        self.token_of(&self.org.api_client.key, &self.org.api_client.secret)
-            .await
+        self.token_of(&self.org.api_client.key, &self.org.api_client.secret).await
     }
 
     pub(crate) async fn get(&self, url: &str, token: &str) -> (u16, Value) {
@@ -111,14 +96,7 @@ impl TestApp {
     }
 
     pub(crate) async fn put_json(&self, url: &str, token: &str, body: &Value) -> (u16, Value) {
-        let response = self
-            .http
-            .put(url)
-            .bearer_auth(token)
-            .json(body)
-            .send()
-            .await
-            .unwrap();
+        let response = self.http.put(url).bearer_auth(token).json(body).send().await.unwrap();
         read(response).await
     }
 
@@ -139,23 +117,13 @@ impl TestApp {
 /// Status and JSON body; every answer of the server, errors included, is JSON.
 pub(crate) async fn read(response: reqwest::Response) -> (u16, Value) {
     let status = response.status().as_u16();
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap().to_owned());
+    let content_type = response.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned());
     let text = response.text().await.unwrap();
     if text.is_empty() {
         return (status, Value::Null);
     }
-    assert_eq!(
-        content_type.as_deref(),
-        Some("application/json"),
-        "status {status}: {text}"
-    );
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}")),
-    )
+    assert_eq!(content_type.as_deref(), Some("application/json"), "status {status}: {text}");
+    (status, serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}")))
 }
 
 /// The messages of an error body in mParticle's shape.

@@ -1,0 +1,388 @@
+//! Reading an Events API batch: what real SDKs send is accepted (extra keys,
+//! nulls, numeric attribute values, `customerid` or `customer_id`, an MPID
+//! as number or string); what is malformed is refused with the path of the
+//! field and the rule it breaks.
+
+use custos_core::identity::{Identity, IdentityType, Mpid};
+use custos_store::ConsentRecord;
+use serde_json::{Map, Value};
+
+/// The event types of mParticle's JSON reference and schema.
+const EVENT_TYPES: &[&str] = &[
+    "custom_event",
+    "commerce_event",
+    "session_start",
+    "session_end",
+    "screen_view",
+    "uninstall",
+    "crash_report",
+    "opt_out",
+    "push_registration",
+    "application_state_transition",
+    "push_message",
+    "network_performance",
+    "breadcrumb",
+    "first_run",
+    "pre_attribution",
+    "profile",
+    "push_reaction",
+    "user_attribute_change",
+    "user_identity_change",
+    "media",
+    "unknown",
+];
+
+/// `device_info` keys that carry device identities.
+const DEVICE_INFO_IDENTITIES: &[(&str, IdentityType)] = &[
+    ("ios_advertising_id", IdentityType::IosIdfa),
+    ("ios_idfv", IdentityType::IosIdfv),
+    ("android_advertising_id", IdentityType::AndroidAaid),
+    ("android_uuid", IdentityType::AndroidUuid),
+    ("fire_advertising_id", IdentityType::FireAid),
+    ("roku_advertising_id", IdentityType::RokuAid),
+    ("roku_publisher_id", IdentityType::RokuPublisherId),
+    ("microsoft_advertising_id", IdentityType::MicrosoftAid),
+    ("microsoft_publisher_id", IdentityType::MicrosoftPublisherId),
+    ("amp_id", IdentityType::AmpId),
+    ("push_token", IdentityType::PushToken),
+];
+
+/// A batch's facts, before the server adds where and when it arrived.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ParsedBatch {
+    pub(crate) source_request_id: Option<String>,
+    pub(crate) mpid: Option<Mpid>,
+    pub(crate) identities: Vec<Identity>,
+    pub(crate) attributes: Vec<(String, String)>,
+    pub(crate) deleted_attributes: Vec<String>,
+    pub(crate) consent: Vec<ConsentRecord>,
+    pub(crate) opted_out: Option<bool>,
+    pub(crate) event_count: i64,
+}
+
+/// Reads one batch; `at` names it in messages (`batch`, `[3]`).
+pub(crate) fn parse_batch(value: &Value, at: &str) -> Result<ParsedBatch, Vec<String>> {
+    let mut problems = Vec::new();
+    let Value::Object(batch) = value else {
+        return Err(vec![format!("{at}: must be a JSON object")]);
+    };
+    let field = |name: &str| format!("{at}.{name}");
+
+    let mut parsed = ParsedBatch {
+        source_request_id: optional_string(batch, "source_request_id", &field, &mut problems),
+        mpid: None,
+        identities: Vec::new(),
+        attributes: Vec::new(),
+        deleted_attributes: Vec::new(),
+        consent: Vec::new(),
+        opted_out: None,
+        event_count: 0,
+    };
+    if let Some(environment) = optional_string(batch, "environment", &field, &mut problems) {
+        if !["production", "development", "unknown"].contains(&environment.as_str()) {
+            problems.push(format!("{}: must be production or development", field("environment")));
+        }
+    }
+    parsed.mpid = match batch.get("mpid") {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) if n.is_i64() => n.as_i64().map(Mpid),
+        Some(Value::String(s)) if s.trim().parse::<i64>().is_ok() => s.trim().parse().ok().map(Mpid),
+        Some(_) => {
+            problems.push(format!("{}: must be a 64-bit integer, as a number or a string", field("mpid")));
+            None
+        }
+    };
+    parse_events(batch.get("events"), &field("events"), &mut parsed, &mut problems);
+    parse_identities(batch, &field, &mut parsed, &mut problems);
+    parse_attributes(batch, &field, &mut parsed, &mut problems);
+    parse_consent(batch.get("consent_state"), &field("consent_state"), &mut parsed, &mut problems);
+    if parsed.mpid.is_none() && parsed.identities.is_empty() && problems.is_empty() {
+        problems.push(format!("{at}: needs an mpid or at least one user or device identity to reach a profile"));
+    }
+
+    if problems.is_empty() {
+        Ok(parsed)
+    } else {
+        Err(problems)
+    }
+}
+
+fn optional_string(
+    object: &Map<String, Value>,
+    name: &str,
+    field: &dyn Fn(&str) -> String,
+    problems: &mut Vec<String>,
+) -> Option<String> {
+    match object.get(name) {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => {
+            problems.push(format!("{}: must be a string", field(name)));
+            None
+        }
+    }
+}
+
+fn parse_events(events: Option<&Value>, at: &str, parsed: &mut ParsedBatch, problems: &mut Vec<String>) {
+    let events = match events {
+        None | Some(Value::Null) => return,
+        Some(Value::Array(events)) => events,
+        Some(_) => return problems.push(format!("{at}: must be an array of events")),
+    };
+    parsed.event_count = events.len() as i64;
+    for (index, event) in events.iter().enumerate() {
+        let at = format!("{at}[{index}]");
+        let Value::Object(event) = event else {
+            problems.push(format!("{at}: must be an object with event_type and data"));
+            continue;
+        };
+        let event_type = match event.get("event_type") {
+            Some(Value::String(t)) if EVENT_TYPES.contains(&t.as_str()) => t.as_str(),
+            Some(Value::String(t)) => {
+                problems.push(format!("{at}.event_type: unknown event type `{t}`"));
+                continue;
+            }
+            _ => {
+                problems.push(format!("{at}.event_type: is required and must be a string"));
+                continue;
+            }
+        };
+        let data = match event.get("data") {
+            None | Some(Value::Null) => None,
+            Some(Value::Object(data)) => Some(data),
+            Some(_) => {
+                problems.push(format!("{at}.data: must be an object"));
+                continue;
+            }
+        };
+        if event_type == "custom_event" {
+            match data.and_then(|d| d.get("event_name")) {
+                Some(Value::String(_)) => {}
+                _ => problems.push(format!("{at}.data.event_name: is required for a custom_event")),
+            }
+        }
+        if event_type == "opt_out" {
+            match data.and_then(|d| d.get("is_opted_out")) {
+                Some(Value::Bool(opted_out)) => parsed.opted_out = Some(*opted_out),
+                _ => problems.push(format!("{at}.data.is_opted_out: is required and must be a boolean")),
+            }
+        }
+        if let Some(attributes) = data.and_then(|d| d.get("custom_attributes")) {
+            if !matches!(attributes, Value::Object(_) | Value::Null) {
+                problems.push(format!("{at}.data.custom_attributes: must be an object"));
+            }
+        }
+    }
+}
+
+fn push_identity(parsed: &mut ParsedBatch, kind: IdentityType, value: &str) {
+    let value = value.trim();
+    if !value.is_empty() && !parsed.identities.iter().any(|i| i.kind == kind) {
+        parsed.identities.push(Identity::new(kind, value));
+    }
+}
+
+fn parse_identities(
+    batch: &Map<String, Value>,
+    field: &dyn Fn(&str) -> String,
+    parsed: &mut ParsedBatch,
+    problems: &mut Vec<String>,
+) {
+    match batch.get("user_identities") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(identities)) => {
+            for (name, value) in identities {
+                match (IdentityType::parse(name), value) {
+                    (_, Value::Null) => {}
+                    (Ok(kind), Value::String(value)) => push_identity(parsed, kind, value),
+                    // An identity type this server does not know is passed over, as extra keys are.
+                    (Err(_), Value::String(_)) => {}
+                    (_, _) => problems.push(format!("{}: must be a string", field(&format!("user_identities.{name}")))),
+                }
+            }
+        }
+        Some(_) => problems.push(format!("{}: must be an object", field("user_identities"))),
+    }
+    match batch.get("device_info") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(device)) => {
+            for (name, kind) in DEVICE_INFO_IDENTITIES {
+                match device.get(*name) {
+                    None | Some(Value::Null) => {}
+                    Some(Value::String(value)) => push_identity(parsed, *kind, value),
+                    Some(_) => problems.push(format!("{}: must be a string", field(&format!("device_info.{name}")))),
+                }
+            }
+        }
+        Some(_) => problems.push(format!("{}: must be an object", field("device_info"))),
+    }
+    if let Some(stamp) = optional_string(batch, "mp_deviceid", field, problems) {
+        push_identity(parsed, IdentityType::DeviceApplicationStamp, &stamp);
+    }
+}
+
+fn parse_attributes(
+    batch: &Map<String, Value>,
+    field: &dyn Fn(&str) -> String,
+    parsed: &mut ParsedBatch,
+    problems: &mut Vec<String>,
+) {
+    match batch.get("user_attributes") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(attributes)) => {
+            for (name, value) in attributes {
+                let scalar =
+                    |v: &Value| matches!(v, Value::String(_) | Value::Number(_) | Value::Bool(_) | Value::Null);
+                let ok = match value {
+                    Value::Array(items) => items.iter().all(scalar),
+                    other => scalar(other),
+                };
+                if ok {
+                    parsed.attributes.push((name.clone(), value.to_string()));
+                } else {
+                    problems.push(format!(
+                        "{}: must be a string, number, boolean, null or a list of those",
+                        field(&format!("user_attributes.{name}"))
+                    ));
+                }
+            }
+        }
+        Some(_) => problems.push(format!("{}: must be an object", field("user_attributes"))),
+    }
+    match batch.get("deleted_user_attributes") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(names)) => {
+            for (index, name) in names.iter().enumerate() {
+                match name {
+                    Value::String(name) => parsed.deleted_attributes.push(name.clone()),
+                    _ => problems
+                        .push(format!("{}: must be a string", field(&format!("deleted_user_attributes[{index}]")))),
+                }
+            }
+        }
+        Some(_) => problems.push(format!("{}: must be an array of attribute names", field("deleted_user_attributes"))),
+    }
+}
+
+fn parse_consent(consent: Option<&Value>, at: &str, parsed: &mut ParsedBatch, problems: &mut Vec<String>) {
+    let consent = match consent {
+        None | Some(Value::Null) => return,
+        Some(Value::Object(consent)) => consent,
+        Some(_) => return problems.push(format!("{at}: must be an object")),
+    };
+    for regulation in ["gdpr", "ccpa"] {
+        let purposes = match consent.get(regulation) {
+            None | Some(Value::Null) => continue,
+            Some(Value::Object(purposes)) => purposes,
+            Some(_) => {
+                problems.push(format!("{at}.{regulation}: must be an object of purposes"));
+                continue;
+            }
+        };
+        for (purpose, state) in purposes {
+            let at = format!("{at}.{regulation}.{purpose}");
+            if regulation == "ccpa" && purpose != "data_sale_opt_out" {
+                problems.push(format!("{at}: CCPA consent has only the purpose data_sale_opt_out"));
+                continue;
+            }
+            let Value::Object(state) = state else {
+                problems.push(format!("{at}: must be an object"));
+                continue;
+            };
+            if !matches!(state.get("consented"), Some(Value::Bool(_))) {
+                problems.push(format!("{at}.consented: is required and must be a boolean"));
+                continue;
+            }
+            if let Some(ts) = state.get("timestamp_unixtime_ms") {
+                if !(ts.is_i64() || ts.is_null()) {
+                    problems.push(format!("{at}.timestamp_unixtime_ms: must be an integer"));
+                    continue;
+                }
+            }
+            parsed.consent.push(ConsentRecord {
+                regulation: regulation.to_owned(),
+                purpose: purpose.to_lowercase(),
+                state_json: Value::Object(state.clone()).to_string(),
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn what_real_sdks_send_is_accepted() {
+        // The Python SDK's shape: `customerid`, gdpr {}, numbers and lists as attributes.
+        let batch = json!({
+            "events": [{"data": {"event_name": "e", "custom_event_type": "navigation", "custom_attributes": {"i": "0"}},
+                        "event_type": "custom_event"},
+                       {"data": {"screen_name": "home"}, "event_type": "screen_view"}],
+            "source_request_id": "r-1", "environment": "development",
+            "user_attributes": {"plan": "gold", "age": 30, "vip": true, "tags": ["a", "b"], "gone": null},
+            "user_identities": {"customerid": "c-1", "email": "a@x.com", "shoe_size": "44"},
+            "consent_state": {"ccpa": {"data_sale_opt_out": {"document": "d", "consented": true,
+                              "timestamp_unixtime_ms": 1, "location": "l", "hardware_id": "h"}}, "gdpr": {}},
+            "mpid": "-42", "mp_deviceid": "stamp", "device_info": {"ios_advertising_id": "idfa", "platform": "web"},
+            "integration_attributes": {}, "sdk_version": "2.68.0"
+        });
+        let parsed = parse_batch(&batch, "batch").unwrap();
+        assert_eq!(parsed.event_count, 2);
+        assert_eq!(parsed.mpid, Some(Mpid(-42)));
+        assert_eq!(parsed.source_request_id.as_deref(), Some("r-1"));
+        let kinds: Vec<IdentityType> = parsed.identities.iter().map(|i| i.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                IdentityType::CustomerId,
+                IdentityType::Email,
+                IdentityType::IosIdfa,
+                IdentityType::DeviceApplicationStamp
+            ]
+        );
+        assert_eq!(parsed.attributes.len(), 5);
+        assert_eq!(parsed.consent.len(), 1);
+        assert_eq!(parsed.consent[0].purpose, "data_sale_opt_out");
+    }
+
+    #[test]
+    fn malformed_fields_are_named() {
+        let batch = json!({
+            "events": [{"event_type": "teleport"}, {"event_type": "custom_event", "data": {}},
+                       {"event_type": "opt_out", "data": {"is_opted_out": "yes"}}, 7],
+            "mpid": "abc", "user_identities": {"email": 5}, "user_attributes": {"nested": {"a": 1}},
+            "consent_state": {"gdpr": {"location": {"consented": "yes"}}, "ccpa": {"other": {}}},
+            "deleted_user_attributes": [1], "environment": "staging"
+        });
+        let problems = parse_batch(&batch, "batch").unwrap_err();
+        for expected in [
+            "batch.environment: must be production or development",
+            "batch.mpid: must be a 64-bit integer",
+            "batch.events[0].event_type: unknown event type `teleport`",
+            "batch.events[1].data.event_name: is required",
+            "batch.events[2].data.is_opted_out: is required and must be a boolean",
+            "batch.events[3]: must be an object",
+            "batch.user_identities.email: must be a string",
+            "batch.user_attributes.nested: must be a string, number",
+            "batch.deleted_user_attributes[0]: must be a string",
+            "batch.consent_state.gdpr.location.consented: is required and must be a boolean",
+            "batch.consent_state.ccpa.other: CCPA consent has only the purpose data_sale_opt_out",
+        ] {
+            assert!(problems.iter().any(|p| p.starts_with(expected)), "missing `{expected}` in {problems:#?}");
+        }
+        assert_eq!(parse_batch(&json!([]), "[0]").unwrap_err(), vec!["[0]: must be a JSON object"]);
+        assert_eq!(
+            parse_batch(&json!({"events": []}), "[1]").unwrap_err(),
+            vec!["[1]: needs an mpid or at least one user or device identity to reach a profile"]
+        );
+    }
+
+    #[test]
+    fn an_opt_out_event_sets_the_flag() {
+        let batch = json!({"events": [{"event_type": "opt_out", "data": {"is_opted_out": true}}], "mpid": 5});
+        assert_eq!(parse_batch(&batch, "batch").unwrap().opted_out, Some(true));
+    }
+}

@@ -1,0 +1,159 @@
+//! The Events API v2 (`/v2/events`, `/v2/bulkevents`) and the Web SDK's
+//! upload path (`/v3/JS/{key}/events`).
+//!
+//! A batch is validated whole before anything is stored; 202 is answered
+//! only once the batch is committed (see `ingest`).
+
+use std::num::NonZeroU32;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use axum::Router;
+use custos_core::identity::Mpid;
+use custos_core::ids::WorkspaceId;
+use custos_store::{IncomingBatch, StoredInput};
+use governor::clock::{Clock, DefaultClock};
+use serde_json::value::RawValue;
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use crate::auth::{basic_input, web_input_by_key};
+use crate::batch::{parse_batch, ParsedBatch};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Largest request, as mParticle.
+pub(crate) const MAX_REQUEST_BYTES: usize = 256 * 1024;
+/// Largest batch, as mParticle.
+const MAX_BATCH_BYTES: usize = 128 * 1024;
+/// Most batches in one bulk request, as mParticle.
+const MAX_BULK_BATCHES: usize = 100;
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v2/events", post(upload_batch))
+        .route("/v2/bulkevents", post(upload_bulk))
+        .route("/v3/JS/{key}/events", post(upload_web_batch))
+        .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
+}
+
+async fn upload_batch(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<StatusCode, ApiError> {
+    let input = basic_input(&state, &headers).await?;
+    store_single(&state, &input, &body).await
+}
+
+async fn upload_web_batch(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    let input = web_input_by_key(&state, &key).await?;
+    store_single(&state, &input, &body).await
+}
+
+async fn store_single(state: &AppState, input: &StoredInput, body: &[u8]) -> Result<StatusCode, ApiError> {
+    check_request_size(body)?;
+    if body.len() > MAX_BATCH_BYTES {
+        return Err(batch_too_large("batch"));
+    }
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| ApiError::invalid(format!("body: invalid JSON: {e}")))?;
+    let parsed = parse_batch(&value, "batch").map_err(ApiError::Invalid)?;
+    throttle(state, input.workspace_id, 1)?;
+    let batch = incoming(input, parsed, value.to_string());
+    state
+        .ingestor
+        .ingest(vec![batch])
+        .await
+        .map_err(|e| ApiError::Internal(Box::new(std::io::Error::other(e.to_string()))))?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+async fn upload_bulk(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<StatusCode, ApiError> {
+    let input = basic_input(&state, &headers).await?;
+    check_request_size(&body)?;
+    let raw: Vec<&RawValue> = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::invalid(format!("body: must be a JSON array of batches: {e}")))?;
+    if raw.len() > MAX_BULK_BATCHES {
+        return Err(ApiError::invalid(format!(
+            "body: a bulk request holds at most {MAX_BULK_BATCHES} batches, this one has {}",
+            raw.len()
+        )));
+    }
+    let mut problems = Vec::new();
+    let mut batches = Vec::with_capacity(raw.len());
+    for (index, raw) in raw.iter().enumerate() {
+        let at = format!("[{index}]");
+        if raw.get().len() > MAX_BATCH_BYTES {
+            return Err(batch_too_large(&at));
+        }
+        let value: Value = serde_json::from_str(raw.get()).map_err(|e| ApiError::invalid(format!("{at}: {e}")))?;
+        match parse_batch(&value, &at) {
+            Ok(parsed) => batches.push(incoming(&input, parsed, value.to_string())),
+            Err(mut found) => problems.append(&mut found),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(ApiError::Invalid(problems));
+    }
+    if batches.is_empty() {
+        return Ok(StatusCode::ACCEPTED);
+    }
+    throttle(&state, input.workspace_id, batches.len() as u32)?;
+    state
+        .ingestor
+        .ingest(batches)
+        .await
+        .map_err(|e| ApiError::Internal(Box::new(std::io::Error::other(e.to_string()))))?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+fn check_request_size(body: &[u8]) -> Result<(), ApiError> {
+    if body.len() > MAX_REQUEST_BYTES {
+        return Err(ApiError::PayloadTooLarge { limit: MAX_REQUEST_BYTES });
+    }
+    Ok(())
+}
+
+fn batch_too_large(at: &str) -> ApiError {
+    ApiError::Invalid(vec![format!("{at}: a batch may be at most {MAX_BATCH_BYTES} bytes")])
+}
+
+/// The workspace's batch rate limit; `batches` cells at once.
+fn throttle(state: &AppState, workspace_id: WorkspaceId, batches: u32) -> Result<(), ApiError> {
+    let cells = NonZeroU32::new(batches).unwrap_or(NonZeroU32::MIN);
+    let retry_after_secs = match state.events_limiter.check_key_n(&workspace_id, cells) {
+        Ok(Ok(())) => return Ok(()),
+        Ok(Err(not_until)) => {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
+        }
+        // More batches in one request than the limit allows in a second.
+        Err(_) => 1,
+    };
+    Err(ApiError::RateLimited { retry_after_secs, limit: "workspace" })
+}
+
+fn incoming(input: &StoredInput, parsed: ParsedBatch, body: String) -> IncomingBatch {
+    IncomingBatch {
+        workspace_id: input.workspace_id,
+        input_id: input.id,
+        source_request_id: parsed.source_request_id,
+        mpid: parsed.mpid,
+        new_mpid: Mpid(rand::random::<i64>()),
+        identities: parsed.identities,
+        attributes: parsed.attributes,
+        deleted_attributes: parsed.deleted_attributes,
+        consent: parsed.consent,
+        opted_out: parsed.opted_out,
+        event_count: parsed.event_count,
+        body,
+        received_at_ms: now_ms(),
+    }
+}
+
+pub(crate) fn now_ms() -> i64 {
+    (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
