@@ -344,3 +344,101 @@ fn sigterm_drains_requests_in_flight_then_exits_zero() {
     let status = server.child.wait().unwrap();
     assert_eq!(status.code(), Some(0));
 }
+
+#[test]
+fn stats_counts_batches_events_and_profiles_while_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let org = json_stdout(&run_ok(custos().args(["init", "--json", "--data-dir", data])));
+    let server = Server::start({
+        let mut c = custos();
+        c.args(["serve", "--data-dir", data]);
+        c
+    });
+    let auth = basic(&org["inputs"]["server"]);
+    for user in ["s-1", "s-2"] {
+        let batch = json!({"user_identities": {"customer_id": user},
+                           "events": [{"event_type": "screen_view", "data": {"screen_name": "a"}},
+                                      {"event_type": "screen_view", "data": {"screen_name": "b"}}]});
+        let (status, _) = raw_http::request("POST", &format!("{}/v2/events", server.base), &[("Authorization", &auth)], &batch.to_string());
+        assert_eq!(status, 202);
+    }
+    let stats = json_stdout(&run_ok(custos().args(["stats", "--json", "--data-dir", data])));
+    assert_eq!(
+        stats,
+        json!({"batches": 2, "events": 4, "profiles": 2,
+               "workspaces": [{"workspace_id": org["workspace_id"], "batches": 2, "events": 4, "profiles": 2}]})
+    );
+}
+
+fn basic(input: &Value) -> String {
+    use base64::Engine;
+    let pair = format!("{}:{}", input["key"].as_str().unwrap(), input["secret"].as_str().unwrap());
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair))
+}
+
+/// Batches acknowledged with 202 survive `kill -9` the instant after.
+#[test]
+fn acknowledged_batches_survive_a_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap().to_owned();
+    let org = json_stdout(&run_ok(custos().args(["init", "--json", "--data-dir", &data])));
+    let mut server = Server::start({
+        let mut c = custos();
+        c.args(["serve", "--data-dir", &data]);
+        c
+    });
+    let auth = basic(&org["inputs"]["server"]);
+    let acknowledged = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let senders: Vec<_> = (0..4)
+        .map(|sender| {
+            let (base, auth, acknowledged, stop) = (server.base.clone(), auth.clone(), acknowledged.clone(), stop.clone());
+            std::thread::spawn(move || {
+                for n in 0..10_000 {
+                    if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                        break;
+                    }
+                    let user = format!("k{sender}-{n}");
+                    let batch = json!({"user_identities": {"customer_id": user}, "source_request_id": user,
+                                       "events": [{"event_type": "custom_event", "data": {"event_name": "e", "custom_event_type": "other"}}]});
+                    let outcome = std::panic::catch_unwind(|| {
+                        raw_http::request("POST", &format!("{base}/v2/events"), &[("Authorization", &auth)], &batch.to_string())
+                    });
+                    match outcome {
+                        Ok((202, _)) => acknowledged.lock().unwrap().push(user),
+                        _ => break,
+                    }
+                }
+            })
+        })
+        .collect();
+    // Kill as soon as enough batches are acknowledged, while others are in flight.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while acknowledged.lock().unwrap().len() < 200 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    Command::new("kill").args(["-KILL", &server.child.id().to_string()]).status().unwrap();
+    let acked_at_kill = acknowledged.lock().unwrap().len();
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    server.child.wait().unwrap();
+    for sender in senders {
+        sender.join().unwrap();
+    }
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    assert!(acked_at_kill >= 200, "only {acked_at_kill} acknowledged before the deadline");
+
+    let server = Server::start({
+        let mut c = custos();
+        c.args(["serve", "--data-dir", &data]);
+        c
+    });
+    let stats = json_stdout(&run_ok(custos().args(["stats", "--json", "--data-dir", &data])));
+    assert!(stats["batches"].as_u64().unwrap() >= acknowledged.len() as u64, "{stats} < {}", acknowledged.len());
+    for user in &acknowledged {
+        let body = json!({"known_identities": {"customerid": user}}).to_string();
+        let (status, _) =
+            raw_http::request("POST", &format!("{}/v1/search", server.base), &[("Authorization", &auth)], &body);
+        assert_eq!(status, 200, "acknowledged batch of {user} was lost");
+    }
+}
