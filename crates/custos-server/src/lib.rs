@@ -18,6 +18,7 @@ mod batch;
 pub mod config;
 mod error;
 mod ingest;
+mod input_cache;
 mod middleware;
 pub mod provision;
 mod routes;

@@ -9,6 +9,7 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use crate::config::ServeConfig;
 use crate::ingest::Ingestor;
+use crate::input_cache::InputCache;
 
 #[derive(Clone)]
 pub(crate) struct AppState {
@@ -20,6 +21,7 @@ pub(crate) struct AppState {
     /// Per-workspace limit of event batches, in process like the one above.
     pub(crate) events_limiter: Arc<DefaultKeyedRateLimiter<WorkspaceId>>,
     pub(crate) ingestor: Ingestor,
+    pub(crate) inputs: Arc<InputCache>,
 }
 
 impl AppState {
@@ -28,6 +30,7 @@ impl AppState {
         let batches_per_second = NonZeroU32::new(config.events_batches_per_second).unwrap_or(NonZeroU32::MIN);
         AppState {
             ingestor: Ingestor::start(store.clone()),
+            inputs: Arc::default(),
             store,
             roles_limiter: Arc::new(RateLimiter::keyed(Quota::per_minute(per_minute))),
             events_limiter: Arc::new(RateLimiter::keyed(Quota::per_second(batches_per_second))),

@@ -11,6 +11,7 @@
 //! **Invariant:** the store never sees a secret. Callers hash secrets and
 //! tokens before they reach it, so no query, row or log line holds one.
 
+mod group_ingest;
 mod model;
 pub mod postgres;
 mod queries;

@@ -252,90 +252,7 @@ macro_rules! impl_store {
             Ok(IdentityOutcome { mpid: Some(mpid), created, matched, logged_in })
         }
 
-        async fn ingest_one(conn: &mut DbConn, batch: &IncomingBatch) -> StoreResult<IngestOutcome> {
-            let workspace_id = batch.workspace_id.0;
-            if let Some(source_request_id) = &batch.source_request_id {
-                let stored: Option<i64> =
-                    sqlx::query_scalar("SELECT mpid FROM batches WHERE input_id = $1 AND source_request_id = $2")
-                        .bind(batch.input_id)
-                        .bind(source_request_id)
-                        .fetch_optional(&mut *conn)
-                        .await?;
-                if let Some(mpid) = stored {
-                    return Ok(IngestOutcome { mpid: Mpid(mpid), duplicate: true });
-                }
-            }
-            let owners = owners_in(conn, workspace_id, &batch.identities).await?;
-            let own = match batch.mpid {
-                Some(mpid) => existing_profile(conn, workspace_id, mpid).await?,
-                None => None,
-            };
-            let resolution = identity::resolve_batch(own, &batch.identities, &|i| owners.get(i).cloned());
-            let outcome = apply(conn, workspace_id, resolution, batch.new_mpid, batch.received_at_ms).await?;
-            let mpid = outcome.mpid.expect("a batch always reaches a profile");
-            for (name, value_json) in &batch.attributes {
-                sqlx::query(
-                    "INSERT INTO profile_attributes (workspace_id, mpid, name, value_json, updated_at_ms) \
-                     VALUES ($1, $2, $3, $4, $5) \
-                     ON CONFLICT (workspace_id, mpid, name) DO UPDATE \
-                     SET value_json = excluded.value_json, updated_at_ms = excluded.updated_at_ms",
-                )
-                .bind(workspace_id)
-                .bind(mpid.0)
-                .bind(name)
-                .bind(value_json)
-                .bind(batch.received_at_ms)
-                .execute(&mut *conn)
-                .await?;
-            }
-            for name in &batch.deleted_attributes {
-                sqlx::query("DELETE FROM profile_attributes WHERE workspace_id = $1 AND mpid = $2 AND name = $3")
-                    .bind(workspace_id)
-                    .bind(mpid.0)
-                    .bind(name)
-                    .execute(&mut *conn)
-                    .await?;
-            }
-            for consent in &batch.consent {
-                sqlx::query(
-                    "INSERT INTO profile_consent (workspace_id, mpid, regulation, purpose, state_json) \
-                     VALUES ($1, $2, $3, $4, $5) \
-                     ON CONFLICT (workspace_id, mpid, regulation, purpose) DO UPDATE SET state_json = excluded.state_json",
-                )
-                .bind(workspace_id)
-                .bind(mpid.0)
-                .bind(&consent.regulation)
-                .bind(&consent.purpose)
-                .bind(&consent.state_json)
-                .execute(&mut *conn)
-                .await?;
-            }
-            let opted_out = batch.opted_out.map(i64::from);
-            sqlx::query(
-                "UPDATE profiles SET updated_at_ms = $3, opted_out = COALESCE($4, opted_out) \
-                 WHERE workspace_id = $1 AND mpid = $2",
-            )
-            .bind(workspace_id)
-            .bind(mpid.0)
-            .bind(batch.received_at_ms)
-            .bind(opted_out)
-            .execute(&mut *conn)
-            .await?;
-            sqlx::query(
-                "INSERT INTO batches (workspace_id, input_id, mpid, source_request_id, received_at_ms, event_count, body) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(workspace_id)
-            .bind(batch.input_id)
-            .bind(mpid.0)
-            .bind(&batch.source_request_id)
-            .bind(batch.received_at_ms)
-            .bind(batch.event_count)
-            .bind(&batch.body)
-            .execute(&mut *conn)
-            .await?;
-            Ok(IngestOutcome { mpid, duplicate: false })
-        }
+        crate::group_ingest::impl_group_ingest!($db);
 
         #[async_trait]
         impl Store for $store {
@@ -742,10 +659,7 @@ macro_rules! impl_store {
 
             async fn ingest_batches(&self, batches: &[IncomingBatch]) -> StoreResult<Vec<IngestOutcome>> {
                 let mut tx = self.writer().begin().await?;
-                let mut outcomes = Vec::with_capacity(batches.len());
-                for batch in batches {
-                    outcomes.push(ingest_one(&mut tx, batch).await?);
-                }
+                let outcomes = ingest_group(&mut tx, batches).await?;
                 tx.commit().await?;
                 Ok(outcomes)
             }

@@ -306,7 +306,7 @@ mod profiles {
         for Backend { store, .. } in backends().await {
             let ws = new_org(&*store, "a").await.workspace_id;
             let stamp = Identity::new(DeviceApplicationStamp, "das-1");
-            let anonymous = ask(&*store, ws, RequestKind::Identify, &[stamp.clone()], None, 11).await;
+            let anonymous = ask(&*store, ws, RequestKind::Identify, std::slice::from_ref(&stamp), None, 11).await;
             assert_eq!((anonymous.mpid, anonymous.created, anonymous.logged_in), (Some(Mpid(11)), true, false));
 
             // A new customer ID converts the anonymous profile: same MPID.
@@ -315,13 +315,13 @@ mod profiles {
             assert_eq!((known.mpid, known.created, known.logged_in), (Some(Mpid(11)), false, true));
 
             // The device alone no longer reaches the known profile; the email does.
-            let by_device = ask(&*store, ws, RequestKind::Search, &[stamp.clone()], None, 13).await;
+            let by_device = ask(&*store, ws, RequestKind::Search, std::slice::from_ref(&stamp), None, 13).await;
             assert_eq!(by_device.mpid, None);
             let by_email = ask(&*store, ws, RequestKind::Search, &[Identity::new(Email, "a@x.com")], None, 14).await;
             assert_eq!(by_email.mpid, Some(Mpid(11)));
             assert_eq!(by_email.matched, vec![Identity::new(Email, "a@x.com")]);
 
-            let logout = ask(&*store, ws, RequestKind::Logout, &[stamp.clone()], Some(Mpid(11)), 15).await;
+            let logout = ask(&*store, ws, RequestKind::Logout, std::slice::from_ref(&stamp), Some(Mpid(11)), 15).await;
             assert_eq!((logout.mpid, logout.created), (Some(Mpid(15)), true));
             // The stamp moved to the new anonymous profile.
             let profile = store.profile(ws, Mpid(15)).await.unwrap().unwrap();

@@ -360,7 +360,12 @@ fn stats_counts_batches_events_and_profiles_while_serving() {
         let batch = json!({"user_identities": {"customer_id": user},
                            "events": [{"event_type": "screen_view", "data": {"screen_name": "a"}},
                                       {"event_type": "screen_view", "data": {"screen_name": "b"}}]});
-        let (status, _) = raw_http::request("POST", &format!("{}/v2/events", server.base), &[("Authorization", &auth)], &batch.to_string());
+        let (status, _) = raw_http::request(
+            "POST",
+            &format!("{}/v2/events", server.base),
+            &[("Authorization", &auth)],
+            &batch.to_string(),
+        );
         assert_eq!(status, 202);
     }
     let stats = json_stdout(&run_ok(custos().args(["stats", "--json", "--data-dir", data])));

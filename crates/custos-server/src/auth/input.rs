@@ -28,7 +28,7 @@ fn basic_credentials(headers: &HeaderMap) -> Option<Result<(String, String), ()>
 /// The input whose key and secret these are, checking the secret in constant time
 /// (and hashing even for an unknown key, so timing does not reveal which keys exist).
 async fn check_key_and_secret(state: &AppState, key: &str, secret: &str) -> Result<Option<StoredInput>, ApiError> {
-    let input = state.store.find_input(key).await?;
+    let input = state.inputs.find(&*state.store, key).await?;
     let expected = input.as_ref().map_or_else(|| hash_secret(""), |input| input.secret_hash.clone());
     let valid = verify_secret(secret, &expected);
     Ok(input.filter(|_| valid))
@@ -53,7 +53,7 @@ pub(crate) async fn basic_input(state: &AppState, headers: &HeaderMap) -> Result
 
 /// A web input named by its key alone (the Web SDK's upload path carries the key).
 pub(crate) async fn web_input_by_key(state: &AppState, key: &str) -> Result<StoredInput, ApiError> {
-    match state.store.find_input(key).await? {
+    match state.inputs.find(&*state.store, key).await? {
         Some(input) if input.kind == InputKind::Web => Ok(input),
         _ => Err(ApiError::Forbidden("the key in the path is not a web input's key".into())),
     }
@@ -83,7 +83,7 @@ pub(crate) async fn identity_input(
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let key = header("x-mp-key")
         .ok_or_else(|| identity_unauthorized("credentials are required: Basic, or x-mp-key with an x-mp-signature"))?;
-    let input = state.store.find_input(key).await?;
+    let input = state.inputs.find(&*state.store, key).await?;
     match header("x-mp-signature") {
         Some(signature) => {
             let date = header("date").ok_or_else(|| identity_unauthorized("a signed request needs a Date header"))?;

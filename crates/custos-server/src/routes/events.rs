@@ -58,17 +58,12 @@ async fn store_single(state: &AppState, input: &StoredInput, body: &[u8]) -> Res
     if body.len() > MAX_BATCH_BYTES {
         return Err(batch_too_large("batch"));
     }
-    let value: Value =
-        serde_json::from_slice(body).map_err(|e| ApiError::invalid(format!("body: invalid JSON: {e}")))?;
+    let text = std::str::from_utf8(body).map_err(|_| ApiError::invalid("body: must be UTF-8 JSON"))?;
+    let value: Value = serde_json::from_str(text).map_err(|e| ApiError::invalid(format!("body: invalid JSON: {e}")))?;
     let parsed = parse_batch(&value, "batch").map_err(ApiError::Invalid)?;
     throttle(state, input.workspace_id, 1)?;
-    let batch = incoming(input, parsed, value.to_string());
-    state
-        .ingestor
-        .ingest(vec![batch])
-        .await
-        .map_err(|e| ApiError::Internal(Box::new(std::io::Error::other(e.to_string()))))?;
-    Ok(StatusCode::ACCEPTED)
+    // The batch is kept as received: its bytes, not a re-serialization.
+    store(state, vec![incoming(input, parsed, text.to_owned())]).await
 }
 
 async fn upload_bulk(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<StatusCode, ApiError> {
@@ -91,7 +86,7 @@ async fn upload_bulk(State(state): State<AppState>, headers: HeaderMap, body: By
         }
         let value: Value = serde_json::from_str(raw.get()).map_err(|e| ApiError::invalid(format!("{at}: {e}")))?;
         match parse_batch(&value, &at) {
-            Ok(parsed) => batches.push(incoming(&input, parsed, value.to_string())),
+            Ok(parsed) => batches.push(incoming(&input, parsed, raw.get().to_owned())),
             Err(mut found) => problems.append(&mut found),
         }
     }
@@ -102,6 +97,11 @@ async fn upload_bulk(State(state): State<AppState>, headers: HeaderMap, body: By
         return Ok(StatusCode::ACCEPTED);
     }
     throttle(&state, input.workspace_id, batches.len() as u32)?;
+    store(&state, batches).await
+}
+
+/// Answers 202 once the batches are committed.
+async fn store(state: &AppState, batches: Vec<IncomingBatch>) -> Result<StatusCode, ApiError> {
     state
         .ingestor
         .ingest(batches)

@@ -16,55 +16,15 @@ use crate::state::AppState;
 
 pub(super) fn router() -> Router<AppState> {
     Router::new()
-        .route("/v1/identify", post(identify))
-        .route("/v1/search", post(search))
-        .route("/v1/login", post(login))
-        .route("/v1/logout", post(logout))
+        .route("/v1/identify", post(|s, m, u, h, b| resolve(s, m, u, h, b, RequestKind::Identify)))
+        .route("/v1/search", post(|s, m, u, h, b| resolve(s, m, u, h, b, RequestKind::Search)))
+        .route("/v1/login", post(|s, m, u, h, b| resolve(s, m, u, h, b, RequestKind::Login)))
+        .route("/v1/logout", post(|s, m, u, h, b| resolve(s, m, u, h, b, RequestKind::Logout)))
         .route("/v1/{mpid}/modify", post(modify))
 }
 
 fn bad_request(message: impl Into<String>) -> ApiError {
     ApiError::Identity { status: StatusCode::BAD_REQUEST, code: "VALIDATION_ERROR", message: message.into() }
-}
-
-async fn identify(
-    state: State<AppState>,
-    method: Method,
-    uri: OriginalUri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Json<Value>, ApiError> {
-    resolve(state, method, uri, headers, body, RequestKind::Identify).await
-}
-
-async fn search(
-    state: State<AppState>,
-    method: Method,
-    uri: OriginalUri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Json<Value>, ApiError> {
-    resolve(state, method, uri, headers, body, RequestKind::Search).await
-}
-
-async fn login(
-    state: State<AppState>,
-    method: Method,
-    uri: OriginalUri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Json<Value>, ApiError> {
-    resolve(state, method, uri, headers, body, RequestKind::Login).await
-}
-
-async fn logout(
-    state: State<AppState>,
-    method: Method,
-    uri: OriginalUri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Json<Value>, ApiError> {
-    resolve(state, method, uri, headers, body, RequestKind::Logout).await
 }
 
 fn parse_body(body: &[u8]) -> Result<Map<String, Value>, ApiError> {

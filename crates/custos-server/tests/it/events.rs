@@ -30,8 +30,14 @@ fn batch(customer_id: &str) -> Value {
 impl TestApp {
     pub(crate) async fn post_events(&self, path: &str, body: &Value) -> (u16, Value) {
         let server = &self.org.server_input;
-        let response =
-            self.http.post(self.url(path)).basic_auth(&server.key, Some(&server.secret)).json(body).send().await.unwrap();
+        let response = self
+            .http
+            .post(self.url(path))
+            .basic_auth(&server.key, Some(&server.secret))
+            .json(body)
+            .send()
+            .await
+            .unwrap();
         read(response).await
     }
 
@@ -56,7 +62,12 @@ async fn a_batch_is_accepted_with_202_and_lands_on_its_profile() {
         let (status, _) = app.post_events("/v2/events", &batch("c-1")).await;
         assert_eq!(status, 202, "{}", app.backend);
         let mpid = app.mpid_of("c-1").await.expect("the batch created a profile");
-        let profile = app.store.profile(app.org.ids.workspace_id, custos_core::identity::Mpid(mpid.parse().unwrap())).await.unwrap().unwrap();
+        let profile = app
+            .store
+            .profile(app.org.ids.workspace_id, custos_core::identity::Mpid(mpid.parse().unwrap()))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(profile.identities.len(), 3, "customer id, email, idfa");
         assert_eq!(profile.attributes.len(), 3);
         assert_eq!(profile.consent.len(), 2);
@@ -92,16 +103,28 @@ async fn a_missing_header_is_401_and_wrong_credentials_are_403() {
             ("unknown-key", app.org.server_input.secret.as_str()),
             (app.org.workspace.key.as_str(), app.org.workspace.secret.as_str()),
         ] {
-            let response =
-                app.http.post(app.url("/v2/events")).basic_auth(key, Some(secret)).json(&batch("x")).send().await.unwrap();
+            let response = app
+                .http
+                .post(app.url("/v2/events"))
+                .basic_auth(key, Some(secret))
+                .json(&batch("x"))
+                .send()
+                .await
+                .unwrap();
             let (status, body) = read(response).await;
             assert_eq!(status, 403);
             assert_eq!(body["errors"][0]["code"], "FORBIDDEN");
         }
         // The web input's key and secret are an input's too.
         let web = &app.org.web_input;
-        let response =
-            app.http.post(app.url("/v2/events")).basic_auth(&web.key, Some(&web.secret)).json(&batch("w")).send().await.unwrap();
+        let response = app
+            .http
+            .post(app.url("/v2/events"))
+            .basic_auth(&web.key, Some(&web.secret))
+            .json(&batch("w"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), 202);
         assert_eq!(app.store.stats().await.unwrap().totals.batches, 1);
     }
@@ -183,8 +206,14 @@ async fn the_workspace_rate_limit_answers_429_with_retry_after() {
         let batches: Vec<Value> = (0..5).map(|i| batch(&format!("r-{i}"))).collect();
         assert_eq!(app.post_events("/v2/bulkevents", &Value::Array(batches)).await.0, 202);
         let server = &app.org.server_input;
-        let response =
-            app.http.post(app.url("/v2/events")).basic_auth(&server.key, Some(&server.secret)).json(&batch("over")).send().await.unwrap();
+        let response = app
+            .http
+            .post(app.url("/v2/events"))
+            .basic_auth(&server.key, Some(&server.secret))
+            .json(&batch("over"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), 429);
         assert_eq!(response.headers()["x-mp-rate-limit-exceeded"], "workspace");
         let retry_after: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();

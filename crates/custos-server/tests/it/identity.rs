@@ -58,7 +58,8 @@ async fn the_default_strategy_runs_end_to_end_as_the_web_sdk_drives_it() {
         assert_eq!(anonymous["is_ephemeral"], false);
 
         // Login with a new customer ID keeps the MPID.
-        let mut login = known(json!({"customerid": "cust-1", "email": "c1@example.com", "device_application_stamp": "das-1"}));
+        let mut login =
+            known(json!({"customerid": "cust-1", "email": "c1@example.com", "device_application_stamp": "das-1"}));
         login["previous_mpid"] = json!(anonymous_mpid);
         let (status, logged_in) = app.web("/v1/login", &login).await;
         assert_eq!(status, 200);
@@ -97,7 +98,8 @@ async fn the_default_strategy_runs_end_to_end_as_the_web_sdk_drives_it() {
         assert_eq!(device_only["mpid"], logged_out["mpid"], "the device no longer reaches the known profile");
 
         // Logging back in finds the known profile again.
-        let (_, again) = app.web("/v1/login", &known(json!({"customerid": "cust-1", "device_application_stamp": "das-1"}))).await;
+        let (_, again) =
+            app.web("/v1/login", &known(json!({"customerid": "cust-1", "device_application_stamp": "das-1"}))).await;
         assert_eq!(again["mpid"], anonymous_mpid);
         assert_eq!(app.store.stats().await.unwrap().totals.profiles, 2, "{}", app.backend);
     }
@@ -110,8 +112,14 @@ async fn basic_hmac_and_key_only_auth_are_accepted_where_they_apply() {
         let server = &app.org.server_input;
         let web = &app.org.web_input;
         assert_eq!(app.identity("/v1/identify", Auth::Basic(&server.key, &server.secret), &body).await.0, 200);
-        assert_eq!(app.identity("/v1/identify", Auth::Signed { key: &server.key, secret: &server.secret }, &body).await.0, 200);
-        assert_eq!(app.identity("/v1/identify", Auth::Signed { key: &web.key, secret: &web.secret }, &body).await.0, 200);
+        assert_eq!(
+            app.identity("/v1/identify", Auth::Signed { key: &server.key, secret: &server.secret }, &body).await.0,
+            200
+        );
+        assert_eq!(
+            app.identity("/v1/identify", Auth::Signed { key: &web.key, secret: &web.secret }, &body).await.0,
+            200
+        );
         assert_eq!(app.identity("/v1/identify", Auth::KeyOnly(&web.key), &body).await.0, 200);
 
         // Refused: a server key alone, a wrong signature (even with a web key), wrong Basic, nothing.
@@ -119,7 +127,10 @@ async fn basic_hmac_and_key_only_auth_are_accepted_where_they_apply() {
         assert_eq!(status, 401);
         assert_eq!(refused["Errors"][0]["code"], "UNAUTHORIZED");
         assert_eq!(app.identity("/v1/identify", Auth::Signed { key: &web.key, secret: "wrong" }, &body).await.0, 401);
-        assert_eq!(app.identity("/v1/identify", Auth::Signed { key: &server.key, secret: "wrong" }, &body).await.0, 401);
+        assert_eq!(
+            app.identity("/v1/identify", Auth::Signed { key: &server.key, secret: "wrong" }, &body).await.0,
+            401
+        );
         assert_eq!(app.identity("/v1/identify", Auth::Basic(&server.key, "wrong"), &body).await.0, 401);
         assert_eq!(app.identity("/v1/identify", Auth::KeyOnly("no-such-key"), &body).await.0, 401);
         assert_eq!(app.identity("/v1/identify", Auth::None, &body).await.0, 401);
@@ -156,7 +167,8 @@ async fn a_unique_identity_moves_to_the_profile_that_modify_gives_it() {
         let (_, first) = app.web("/v1/identify", &known(json!({"customerid": "a"}))).await;
         let (_, second) = app.web("/v1/identify", &known(json!({"customerid": "b", "other": "shared"}))).await;
         let first = first["mpid"].as_str().unwrap();
-        let modify = json!({"identity_changes": [{"identity_type": "other", "old_value": null, "new_value": "shared"}]});
+        let modify =
+            json!({"identity_changes": [{"identity_type": "other", "old_value": null, "new_value": "shared"}]});
         assert_eq!(app.web(&format!("/v1/{first}/modify"), &modify).await.0, 200);
         let (_, found) = app.web("/v1/search", &known(json!({"other": "shared"}))).await;
         assert_eq!(found["mpid"], first);

@@ -3,9 +3,9 @@
 
 mod events;
 mod helpers;
-mod identity;
-mod profile;
 mod http;
+mod identity;
 mod oauth;
+mod profile;
 mod roles;
 mod users;

@@ -39,7 +39,8 @@ async fn a_profile_reads_back_identities_attributes_opt_out_and_consent() {
         assert_eq!(status, 200, "{profile}");
         assert_eq!(profile["mpid"].as_i64().unwrap().to_string(), mpid);
         assert_eq!(profile["is_opted_out"], true);
-        let user_types: Vec<&str> = profile["user_identities"].as_array().unwrap().iter().map(|i| i["type"].as_str().unwrap()).collect();
+        let user_types: Vec<&str> =
+            profile["user_identities"].as_array().unwrap().iter().map(|i| i["type"].as_str().unwrap()).collect();
         assert!(user_types.contains(&"customer_id") && user_types.contains(&"email"), "{user_types:?}");
         let device: Vec<(&str, &str)> = profile["device_identities"]
             .as_array()
@@ -67,7 +68,9 @@ async fn the_profile_api_needs_the_profile_scope_and_stays_inside_the_tenant() {
         assert_eq!(app.post_events("/v2/events", &json!({"user_identities": {"customerid": "t-1"}})).await.0, 202);
         let mpid = app.mpid_of("t-1").await.unwrap();
         let roles_only =
-            provision::create_api_credential(&*app.store, app.org.ids.org_id, "roles", vec![Scope::CustomRoles]).await.unwrap();
+            provision::create_api_credential(&*app.store, app.org.ids.org_id, "roles", vec![Scope::CustomRoles])
+                .await
+                .unwrap();
         let token = app.token_of(&roles_only.key, &roles_only.secret).await;
         assert_eq!(app.get(&app.profile_url(&mpid, "user_identities"), &token).await.0, 403);
 
