@@ -252,6 +252,21 @@ macro_rules! impl_store {
             Ok(IdentityOutcome { mpid: Some(mpid), created, matched, logged_in })
         }
 
+        async fn resolve_in(
+            conn: &mut DbConn,
+            workspace_id: WorkspaceId,
+            kind: RequestKind,
+            identities: &[Identity],
+            previous_mpid: Option<Mpid>,
+        ) -> StoreResult<Resolution> {
+            let owners = owners_in(conn, workspace_id.0, identities).await?;
+            let previous = match previous_mpid {
+                Some(mpid) => existing_profile(conn, workspace_id.0, mpid).await?,
+                None => None,
+            };
+            Ok(identity::resolve(kind, identities, &|i| owners.get(i).cloned(), previous.as_ref()))
+        }
+
         crate::group_ingest::impl_group_ingest!($db);
 
         #[async_trait]
@@ -600,13 +615,24 @@ macro_rules! impl_store {
                 new_mpid: Mpid,
                 now_ms: i64,
             ) -> StoreResult<IdentityOutcome> {
+                // Most requests reach a profile that already holds every identity
+                // they name: answer those from a reader, away from the writer.
+                {
+                    let mut reader = self.reader().begin().await?;
+                    let resolution = resolve_in(&mut reader, workspace_id, kind, identities, previous_mpid).await?;
+                    reader.commit().await?;
+                    match resolution {
+                        Resolution::NotFound => {
+                            return Ok(IdentityOutcome { mpid: None, created: false, matched: vec![], logged_in: false })
+                        }
+                        Resolution::Existing { mpid, attach, matched, logged_in } if attach.is_empty() => {
+                            return Ok(IdentityOutcome { mpid: Some(mpid), created: false, matched, logged_in })
+                        }
+                        _ => {}
+                    }
+                }
                 let mut tx = self.writer().begin().await?;
-                let owners = owners_in(&mut tx, workspace_id.0, identities).await?;
-                let previous = match previous_mpid {
-                    Some(mpid) => existing_profile(&mut tx, workspace_id.0, mpid).await?,
-                    None => None,
-                };
-                let resolution = identity::resolve(kind, identities, &|i| owners.get(i).cloned(), previous.as_ref());
+                let resolution = resolve_in(&mut tx, workspace_id, kind, identities, previous_mpid).await?;
                 let outcome = apply(&mut tx, workspace_id.0, resolution, new_mpid, now_ms).await?;
                 tx.commit().await?;
                 Ok(outcome)
