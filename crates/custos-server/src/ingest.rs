@@ -60,8 +60,13 @@ async fn run(store: Arc<dyn Store>, mut queue: mpsc::Receiver<Job>) {
 }
 
 async fn commit_group(store: &dyn Store, group: Vec<Job>) {
-    let all: Vec<IncomingBatch> = group.iter().flat_map(|job| job.batches.iter().cloned()).collect();
-    match store.ingest_batches(&all).await {
+    let stored = if let [job] = group.as_slice() {
+        store.ingest_batches(&job.batches).await
+    } else {
+        let all: Vec<IncomingBatch> = group.iter().flat_map(|job| job.batches.iter().cloned()).collect();
+        store.ingest_batches(&all).await
+    };
+    match stored {
         Ok(outcomes) => {
             let mut outcomes = outcomes.into_iter();
             for job in group {
@@ -69,16 +74,17 @@ async fn commit_group(store: &dyn Store, group: Vec<Job>) {
                 let _ = job.reply.send(Ok(mine));
             }
         }
+        Err(error) if group.len() == 1 => {
+            let error = Arc::new(error);
+            for job in group {
+                let _ = job.reply.send(Err(error.clone()));
+            }
+        }
         // One job's failure must not fail the others: retry them one by one.
-        Err(_) if group.len() > 1 => {
+        Err(_) => {
             for job in group {
                 let result = store.ingest_batches(&job.batches).await.map_err(Arc::new);
                 let _ = job.reply.send(result);
-            }
-        }
-        Err(error) => {
-            for job in group {
-                let _ = job.reply.send(Err(Arc::new(StoreError::Io(std::io::Error::other(error.to_string())))));
             }
         }
     }

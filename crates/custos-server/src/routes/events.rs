@@ -102,11 +102,7 @@ async fn upload_bulk(State(state): State<AppState>, headers: HeaderMap, body: By
 
 /// Answers 202 once the batches are committed.
 async fn store(state: &AppState, batches: Vec<IncomingBatch>) -> Result<StatusCode, ApiError> {
-    state
-        .ingestor
-        .ingest(batches)
-        .await
-        .map_err(|e| ApiError::Internal(Box::new(std::io::Error::other(e.to_string()))))?;
+    state.ingestor.ingest(batches).await.map_err(|e| ApiError::Internal(Box::new(e)))?;
     Ok(StatusCode::ACCEPTED)
 }
 
