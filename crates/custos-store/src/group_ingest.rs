@@ -10,8 +10,11 @@
 //! Lookups join against a `VALUES` list rather than `IN (VALUES …)` on row
 //! values, which SQLite would answer with a full scan.
 
-/// `rows` groups of `width` numbered placeholders: `($1,$2),($3,$4)`.
-pub(crate) fn placeholders(rows: usize, width: usize) -> String {
+/// `rows` groups of `width` placeholders: numbered, `($1,$2),($3,$4)`, or
+/// anonymous, `(?,?),(?,?)`. SQLite binds anonymous ones in order, while a
+/// numbered one costs a linear search of the statement's parameter names:
+/// quadratic in a statement of hundreds of rows.
+pub(crate) fn placeholders(rows: usize, width: usize, numbered: bool) -> String {
     let mut sql = String::with_capacity(rows * width * 5);
     for row in 0..rows {
         if row > 0 {
@@ -22,23 +25,42 @@ pub(crate) fn placeholders(rows: usize, width: usize) -> String {
             if column > 0 {
                 sql.push(',');
             }
-            sql.push('$');
-            sql.push_str(&(row * width + column + 1).to_string());
+            if numbered {
+                sql.push('$');
+                sql.push_str(&(row * width + column + 1).to_string());
+            } else {
+                sql.push('?');
+            }
         }
         sql.push(')');
     }
     sql
 }
 
-/// Rows per multi-row statement: well under both backends' parameter limits.
-pub(crate) const ROWS_PER_STATEMENT: usize = 400;
+/// Rows per multi-row statement, largest first. A fixed set of sizes keeps
+/// the number of distinct statements small, so they stay prepared in the
+/// connection's cache instead of being prepared again for every group.
+const STATEMENT_ROWS: [usize; 5] = [256, 64, 16, 4, 1];
+
+/// `items` cut into slices of the sizes in [`STATEMENT_ROWS`].
+pub(crate) fn statement_chunks<T>(mut items: &[T]) -> Vec<&[T]> {
+    let mut chunks = Vec::new();
+    for size in STATEMENT_ROWS {
+        while items.len() >= size {
+            let (chunk, rest) = items.split_at(size);
+            chunks.push(chunk);
+            items = rest;
+        }
+    }
+    chunks
+}
 
 /// Implements `ingest_group` for a backend; expanded inside `impl_store!`.
 macro_rules! impl_group_ingest {
     ($db:ty) => {
         use std::collections::HashSet;
 
-        use crate::group_ingest::{placeholders, ROWS_PER_STATEMENT};
+        use crate::group_ingest::{placeholders, statement_chunks};
 
         /// What a group changes, keyed so that the last change of a key wins.
         #[derive(Default)]
@@ -56,12 +78,12 @@ macro_rules! impl_group_ingest {
             let mut stored_requests: HashMap<(i64, String), i64> = HashMap::new();
             let requests: Vec<(i64, &str)> =
                 batches.iter().filter_map(|b| b.source_request_id.as_deref().map(|s| (b.input_id, s))).collect();
-            for chunk in requests.chunks(ROWS_PER_STATEMENT) {
+            for chunk in statement_chunks(&requests) {
                 let sql = format!(
                     "SELECT b.input_id, b.source_request_id, b.mpid FROM \
                      (SELECT column1 AS i, column2 AS s FROM (VALUES {}) AS r) AS k \
                      JOIN batches b ON b.input_id = k.i AND b.source_request_id = k.s",
-                    placeholders(chunk.len(), 2)
+                    placeholders(chunk.len(), 2, NUMBERED_PLACEHOLDERS)
                 );
                 let mut query = sqlx::query(&sql);
                 for (input_id, request_id) in chunk {
@@ -76,12 +98,12 @@ macro_rules! impl_group_ingest {
             let wanted: HashSet<(i64, &Identity)> =
                 batches.iter().flat_map(|b| b.identities.iter().map(move |i| (b.workspace_id.0, i))).collect();
             let wanted: Vec<(i64, &Identity)> = wanted.into_iter().collect();
-            for chunk in wanted.chunks(ROWS_PER_STATEMENT) {
+            for chunk in statement_chunks(&wanted) {
                 let sql = format!(
                     "SELECT p.workspace_id, p.identity_type, p.value, p.mpid FROM \
                      (SELECT column1 AS ws, column2 AS t, column3 AS v FROM (VALUES {}) AS r) AS k \
                      JOIN profile_identities p ON p.workspace_id = k.ws AND p.identity_type = k.t AND p.value = k.v",
-                    placeholders(chunk.len(), 3)
+                    placeholders(chunk.len(), 3, NUMBERED_PLACEHOLDERS)
                 );
                 let mut query = sqlx::query(&sql);
                 for (ws, identity) in chunk {
@@ -97,12 +119,12 @@ macro_rules! impl_group_ingest {
             known.extend(batches.iter().filter_map(|b| b.mpid.map(|m| (b.workspace_id.0, m.0))));
             let known: Vec<(i64, i64)> = known.into_iter().collect();
             let mut login_ids: HashMap<(i64, i64), String> = HashMap::new();
-            for chunk in known.chunks(ROWS_PER_STATEMENT) {
+            for chunk in statement_chunks(&known) {
                 let sql = format!(
                     "SELECT p.workspace_id, p.mpid, p.value FROM \
                      (SELECT column1 AS ws, column2 AS m FROM (VALUES {}) AS r) AS k \
                      JOIN profile_identities p ON p.workspace_id = k.ws AND p.mpid = k.m AND p.identity_type = '{}'",
-                    placeholders(chunk.len(), 2),
+                    placeholders(chunk.len(), 2, NUMBERED_PLACEHOLDERS),
                     IdentityType::CustomerId.as_str()
                 );
                 let mut query = sqlx::query(&sql);
@@ -120,11 +142,11 @@ macro_rules! impl_group_ingest {
                 .collect();
             let mut profiles: HashSet<(i64, i64)> = HashSet::new();
             let looked_up: Vec<(i64, i64)> = candidates.iter().copied().collect();
-            for chunk in looked_up.chunks(ROWS_PER_STATEMENT) {
+            for chunk in statement_chunks(&looked_up) {
                 let sql = format!(
                     "SELECT p.workspace_id, p.mpid FROM (SELECT column1 AS ws, column2 AS m FROM (VALUES {}) AS r) AS k \
                      JOIN profiles p ON p.workspace_id = k.ws AND p.mpid = k.m",
-                    placeholders(chunk.len(), 2)
+                    placeholders(chunk.len(), 2, NUMBERED_PLACEHOLDERS)
                 );
                 let mut query = sqlx::query(&sql);
                 for (ws, mpid) in chunk {
@@ -208,10 +230,10 @@ macro_rules! impl_group_ingest {
         }
 
         async fn write_group(conn: &mut DbConn, plan: &GroupPlan<'_>) -> StoreResult<()> {
-            for chunk in plan.new_profiles.chunks(ROWS_PER_STATEMENT) {
+            for chunk in statement_chunks(&plan.new_profiles) {
                 let sql = format!(
                     "INSERT INTO profiles (workspace_id, mpid, created_at_ms, updated_at_ms) VALUES {}",
-                    placeholders(chunk.len(), 4)
+                    placeholders(chunk.len(), 4, NUMBERED_PLACEHOLDERS)
                 );
                 let mut query = sqlx::query(&sql);
                 for (ws, mpid, ts) in chunk {
@@ -221,11 +243,12 @@ macro_rules! impl_group_ingest {
             }
 
             let identities: Vec<_> = plan.identities.iter().collect();
-            for chunk in identities.chunks(ROWS_PER_STATEMENT) {
+            for chunk in statement_chunks(&identities) {
                 let sql = format!(
                     "INSERT INTO profile_identities (workspace_id, identity_type, value, mpid, created_at_ms) VALUES {} \
-                     ON CONFLICT (workspace_id, identity_type, value) DO UPDATE SET mpid = excluded.mpid",
-                    placeholders(chunk.len(), 5)
+                     ON CONFLICT (workspace_id, identity_type, value) DO UPDATE SET mpid = excluded.mpid \
+                     WHERE profile_identities.mpid IS DISTINCT FROM excluded.mpid",
+                    placeholders(chunk.len(), 5, NUMBERED_PLACEHOLDERS)
                 );
                 let mut query = sqlx::query(&sql);
                 for ((ws, identity), (mpid, ts)) in chunk {
@@ -236,12 +259,13 @@ macro_rules! impl_group_ingest {
 
             let set: Vec<_> =
                 plan.attributes.iter().filter_map(|(key, value)| value.map(|(json, ts)| (key, json, ts))).collect();
-            for chunk in set.chunks(ROWS_PER_STATEMENT) {
+            for chunk in statement_chunks(&set) {
                 let sql = format!(
                     "INSERT INTO profile_attributes (workspace_id, mpid, name, value_json, updated_at_ms) VALUES {} \
                      ON CONFLICT (workspace_id, mpid, name) DO UPDATE \
-                     SET value_json = excluded.value_json, updated_at_ms = excluded.updated_at_ms",
-                    placeholders(chunk.len(), 5)
+                     SET value_json = excluded.value_json, updated_at_ms = excluded.updated_at_ms \
+                     WHERE profile_attributes.value_json IS DISTINCT FROM excluded.value_json",
+                    placeholders(chunk.len(), 5, NUMBERED_PLACEHOLDERS)
                 );
                 let mut query = sqlx::query(&sql);
                 for ((ws, mpid, name), json, ts) in chunk {
@@ -260,11 +284,12 @@ macro_rules! impl_group_ingest {
             }
 
             let consent: Vec<_> = plan.consent.iter().collect();
-            for chunk in consent.chunks(ROWS_PER_STATEMENT) {
+            for chunk in statement_chunks(&consent) {
                 let sql = format!(
                     "INSERT INTO profile_consent (workspace_id, mpid, regulation, purpose, state_json) VALUES {} \
-                     ON CONFLICT (workspace_id, mpid, regulation, purpose) DO UPDATE SET state_json = excluded.state_json",
-                    placeholders(chunk.len(), 5)
+                     ON CONFLICT (workspace_id, mpid, regulation, purpose) DO UPDATE SET state_json = excluded.state_json \
+                     WHERE profile_consent.state_json IS DISTINCT FROM excluded.state_json",
+                    placeholders(chunk.len(), 5, NUMBERED_PLACEHOLDERS)
                 );
                 let mut query = sqlx::query(&sql);
                 for ((ws, mpid, regulation, purpose), state) in chunk {
@@ -274,12 +299,12 @@ macro_rules! impl_group_ingest {
             }
 
             let touched: Vec<_> = plan.touched.iter().collect();
-            for chunk in touched.chunks(ROWS_PER_STATEMENT) {
+            for chunk in statement_chunks(&touched) {
                 let sql = format!(
                     "UPDATE profiles SET updated_at_ms = v.ts, opted_out = COALESCE(v.opted, profiles.opted_out) \
                      FROM (SELECT column1 AS ws, column2 AS m, column3 AS ts, column4 AS opted FROM (VALUES {}) AS r) AS v \
                      WHERE profiles.workspace_id = v.ws AND profiles.mpid = v.m",
-                    placeholders(chunk.len(), 4)
+                    placeholders(chunk.len(), 4, NUMBERED_PLACEHOLDERS)
                 );
                 let mut query = sqlx::query(&sql);
                 for ((ws, mpid), (ts, opted)) in chunk {
@@ -288,11 +313,11 @@ macro_rules! impl_group_ingest {
                 query.execute(&mut *conn).await?;
             }
 
-            for chunk in plan.batches.chunks(ROWS_PER_STATEMENT) {
+            for chunk in statement_chunks(&plan.batches) {
                 let sql = format!(
                     "INSERT INTO batches (workspace_id, input_id, mpid, source_request_id, received_at_ms, event_count, body) \
                      VALUES {}",
-                    placeholders(chunk.len(), 7)
+                    placeholders(chunk.len(), 7, NUMBERED_PLACEHOLDERS)
                 );
                 let mut query = sqlx::query(&sql);
                 for (batch, mpid) in chunk {
@@ -320,7 +345,16 @@ mod tests {
 
     #[test]
     fn placeholders_number_rows_and_columns() {
-        assert_eq!(placeholders(2, 3), "($1,$2,$3),($4,$5,$6)");
-        assert_eq!(placeholders(1, 1), "($1)");
+        assert_eq!(placeholders(2, 3, true), "($1,$2,$3),($4,$5,$6)");
+        assert_eq!(placeholders(1, 1, true), "($1)");
+        assert_eq!(placeholders(2, 2, false), "(?,?),(?,?)");
+    }
+
+    #[test]
+    fn statement_chunks_cover_everything_in_fixed_sizes() {
+        let items: Vec<u32> = (0..343).collect();
+        let sizes: Vec<usize> = statement_chunks(&items).iter().map(|c| c.len()).collect();
+        assert_eq!(sizes, [256, 64, 16, 4, 1, 1, 1]);
+        assert_eq!(statement_chunks(&items).concat(), items);
     }
 }

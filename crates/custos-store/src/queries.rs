@@ -130,27 +130,30 @@ macro_rules! impl_store {
             workspace_id: i64,
             identities: &[Identity],
         ) -> StoreResult<HashMap<Identity, Owner>> {
-            let mut owners = HashMap::new();
-            let mut login_ids: HashMap<i64, Option<String>> = HashMap::new();
+            if identities.is_empty() {
+                return Ok(HashMap::new());
+            }
+            // One statement: the holders of the identities with their login IDs.
+            let sql = format!(
+                "SELECT p.identity_type, p.value, p.mpid, l.value AS login_id FROM \
+                 (SELECT column1 AS ws, column2 AS t, column3 AS v FROM (VALUES {}) AS r) AS k \
+                 JOIN profile_identities p ON p.workspace_id = k.ws AND p.identity_type = k.t AND p.value = k.v \
+                 LEFT JOIN profile_identities l \
+                   ON l.workspace_id = p.workspace_id AND l.mpid = p.mpid AND l.identity_type = '{}'",
+                crate::group_ingest::placeholders(identities.len(), 3, NUMBERED_PLACEHOLDERS),
+                IdentityType::CustomerId.as_str()
+            );
+            let mut query = sqlx::query(&sql);
             for identity in identities {
-                let mpid: Option<i64> = sqlx::query_scalar(
-                    "SELECT mpid FROM profile_identities WHERE workspace_id = $1 AND identity_type = $2 AND value = $3",
-                )
-                .bind(workspace_id)
-                .bind(identity.kind.as_str())
-                .bind(&identity.value)
-                .fetch_optional(&mut *conn)
-                .await?;
-                let Some(mpid) = mpid else { continue };
-                let login_id = match login_ids.get(&mpid) {
-                    Some(login_id) => login_id.clone(),
-                    None => {
-                        let login_id = login_id_in(conn, workspace_id, mpid).await?;
-                        login_ids.insert(mpid, login_id.clone());
-                        login_id
-                    }
-                };
-                owners.insert(identity.clone(), Owner { mpid: Mpid(mpid), login_id });
+                query = query.bind(workspace_id).bind(identity.kind.as_str()).bind(&identity.value);
+            }
+            let mut owners = HashMap::new();
+            for row in query.fetch_all(&mut *conn).await? {
+                let Ok(kind) = IdentityType::parse(&row.try_get::<String, _>("identity_type")?) else { continue };
+                owners.insert(
+                    Identity::new(kind, row.try_get::<String, _>("value")?),
+                    Owner { mpid: Mpid(row.try_get("mpid")?), login_id: row.try_get("login_id")? },
+                );
             }
             Ok(owners)
         }
@@ -618,9 +621,8 @@ macro_rules! impl_store {
                 // Most requests reach a profile that already holds every identity
                 // they name: answer those from a reader, away from the writer.
                 {
-                    let mut reader = self.reader().begin().await?;
+                    let mut reader = self.reader().acquire().await?;
                     let resolution = resolve_in(&mut reader, workspace_id, kind, identities, previous_mpid).await?;
-                    reader.commit().await?;
                     match resolution {
                         Resolution::NotFound => {
                             return Ok(IdentityOutcome { mpid: None, created: false, matched: vec![], logged_in: false })

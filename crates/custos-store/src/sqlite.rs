@@ -15,6 +15,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 
 use crate::queries::impl_store;
 
+/// SQLite binds anonymous (`?`) parameters in order, numbered ones by name.
+const NUMBERED_PLACEHOLDERS: bool = false;
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 pub struct SqliteStore {
@@ -30,8 +33,11 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
-        let writer = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
+            .busy_timeout(Duration::from_secs(10))
+            .statement_cache_capacity(256);
+        // The writer's page cache (64 MiB) holds a whole ingest group's pages.
+        let writer_options = options.clone().pragma("cache_size", "-65536");
+        let writer = SqlitePoolOptions::new().max_connections(1).connect_with(writer_options).await?;
         MIGRATOR.run(&writer).await?;
         let reader = SqlitePoolOptions::new().max_connections(8).connect_with(options.read_only(true)).await?;
         Ok(SqliteStore { writer, reader })
