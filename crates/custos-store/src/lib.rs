@@ -98,6 +98,8 @@ pub trait Store: Send + Sync + 'static {
     async fn create_organization(&self, new: NewOrganization) -> StoreResult<CreatedOrganization>;
     async fn count_organizations(&self) -> StoreResult<i64>;
     async fn account_in_org(&self, org_id: OrgId, account_id: AccountId) -> StoreResult<bool>;
+    /// Adds an account to an organization.
+    async fn create_account(&self, org_id: OrgId, name: &str, now: OffsetDateTime) -> StoreResult<AccountId>;
 
     async fn create_api_credential(&self, org_id: OrgId, new: NewApiCredential) -> StoreResult<ApiCredential>;
     async fn find_api_credential(&self, client_id: &str) -> StoreResult<Option<StoredApiCredential>>;

@@ -345,6 +345,22 @@ macro_rules! impl_store {
                 Ok(found.is_some())
             }
 
+            async fn create_account(&self, org_id: OrgId, name: &str, now: OffsetDateTime) -> StoreResult<AccountId> {
+                let mut tx = self.writer().begin().await?;
+                if sqlx::query(LOCK_ORG).bind(org_id.0).execute(&mut *tx).await?.rows_affected() == 0 {
+                    return Err(StoreError::NotFound);
+                }
+                let id: i64 =
+                    sqlx::query_scalar("INSERT INTO accounts (org_id, name, created_at) VALUES ($1, $2, $3) RETURNING id")
+                        .bind(org_id.0)
+                        .bind(name)
+                        .bind(unix(now))
+                        .fetch_one(&mut *tx)
+                        .await?;
+                tx.commit().await?;
+                Ok(AccountId(id))
+            }
+
             async fn create_api_credential(&self, org_id: OrgId, new: NewApiCredential) -> StoreResult<ApiCredential> {
                 let mut tx = self.writer().begin().await?;
                 let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM organizations WHERE id = $1")

@@ -84,6 +84,10 @@ async fn organizations_are_created_with_an_account_and_a_workspace() {
         assert!(store.account_in_org(a.org_id, a.account_id).await.unwrap());
         assert!(!store.account_in_org(a.org_id, b.account_id).await.unwrap(), "{}", store.backend());
         assert!(!store.account_in_org(OrgId(999_999), AccountId(1)).await.unwrap());
+        let second = store.create_account(a.org_id, "second", now()).await.unwrap();
+        assert!(store.account_in_org(a.org_id, second).await.unwrap());
+        assert!(!store.account_in_org(b.org_id, second).await.unwrap());
+        assert!(matches!(store.create_account(OrgId(999_999), "x", now()).await, Err(StoreError::NotFound)));
     }
 }
 

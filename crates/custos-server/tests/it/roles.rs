@@ -338,6 +338,32 @@ async fn roles_belong_to_the_organization_and_are_visible_from_all_its_accounts(
 }
 
 #[tokio::test]
+async fn every_account_of_the_organization_sees_and_edits_the_same_roles() {
+    for app in default_apps().await {
+        let token = app.token().await;
+        app.put_json(&app.platform("/roles"), &token, &seed_create_body()).await;
+        let second = app
+            .store
+            .create_account(app.org.ids.org_id, "Second account", time::OffsetDateTime::now_utc())
+            .await
+            .unwrap();
+        let second_url = |suffix: &str| {
+            app.url(&format!("/platform/v2/organizations/{}/accounts/{second}{suffix}", app.org.ids.org_id))
+        };
+        let (status, seen) = app.get(&second_url("/roles"), &token).await;
+        assert_eq!(status, 200, "{}", app.backend);
+        assert_eq!(seen, app.get(&app.platform("/roles"), &token).await.1);
+        assert_eq!(app.put_json(&second_url("/roles"), &token, &seed_modify_body()).await.0, 200);
+        let (_, from_first) = app.get(&app.platform("/roles"), &token).await;
+        assert_eq!(
+            from_first["roles"].as_array().unwrap().len(),
+            1,
+            "changed from the second account, seen from the first"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_credential_without_the_custom_roles_scope_gets_403() {
     for app in default_apps().await {
         let issued =
