@@ -83,15 +83,10 @@ pub(crate) fn parse_batch(value: &Value, at: &str) -> Result<ParsedBatch, Vec<St
             problems.push(format!("{}: must be production or development", field("environment")));
         }
     }
-    parsed.mpid = match batch.get("mpid") {
-        None | Some(Value::Null) => None,
-        Some(Value::Number(n)) if n.is_i64() => n.as_i64().map(Mpid),
-        Some(Value::String(s)) if s.trim().parse::<i64>().is_ok() => s.trim().parse().ok().map(Mpid),
-        Some(_) => {
-            problems.push(format!("{}: must be a 64-bit integer, as a number or a string", field("mpid")));
-            None
-        }
-    };
+    parsed.mpid = mpid_from_json(batch.get("mpid")).unwrap_or_else(|()| {
+        problems.push(format!("{}: must be a 64-bit integer, as a number or a string", field("mpid")));
+        None
+    });
     parse_events(batch.get("events"), &field("events"), &mut parsed, &mut problems);
     parse_identities(batch, &field, &mut parsed, &mut problems);
     parse_attributes(batch, &field, &mut parsed, &mut problems);
@@ -104,6 +99,16 @@ pub(crate) fn parse_batch(value: &Value, at: &str) -> Result<ParsedBatch, Vec<St
         Ok(parsed)
     } else {
         Err(problems)
+    }
+}
+
+/// An MPID as real clients send it: a JSON number, a numeric string, or null.
+pub(crate) fn mpid_from_json(value: Option<&Value>) -> Result<Option<Mpid>, ()> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => n.as_i64().map(|m| Some(Mpid(m))).ok_or(()),
+        Some(Value::String(s)) => s.trim().parse().map(|m| Some(Mpid(m))).map_err(|_| ()),
+        Some(_) => Err(()),
     }
 }
 

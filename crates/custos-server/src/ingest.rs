@@ -6,6 +6,7 @@
 //! handler answers 202 only once the commit holding its batches has
 //! returned, so an acknowledged batch is durable.
 
+use std::ops::Range;
 use std::sync::Arc;
 
 use custos_store::{IncomingBatch, IngestOutcome, Store, StoreError};
@@ -44,47 +45,38 @@ impl Ingestor {
 
 async fn run(store: Arc<dyn Store>, mut queue: mpsc::Receiver<Job>) {
     while let Some(first) = queue.recv().await {
-        let mut size = first.batches.len();
-        let mut group = vec![first];
-        while size < MAX_GROUP_BATCHES {
-            match queue.try_recv() {
-                Ok(job) => {
-                    size += job.batches.len();
-                    group.push(job);
-                }
-                Err(_) => break,
+        // The group's batches, moved into one vector, and each job's share of it.
+        let mut batches = Vec::new();
+        let mut replies = Vec::new();
+        let mut next = Some(first);
+        while let Some(job) = next.take() {
+            replies.push((batches.len()..batches.len() + job.batches.len(), job.reply));
+            batches.extend(job.batches);
+            if batches.len() < MAX_GROUP_BATCHES {
+                next = queue.try_recv().ok();
             }
         }
-        commit_group(&*store, group).await;
+        commit_group(&*store, &batches, replies).await;
     }
 }
 
-async fn commit_group(store: &dyn Store, group: Vec<Job>) {
-    let stored = if let [job] = group.as_slice() {
-        store.ingest_batches(&job.batches).await
-    } else {
-        let all: Vec<IncomingBatch> = group.iter().flat_map(|job| job.batches.iter().cloned()).collect();
-        store.ingest_batches(&all).await
-    };
-    match stored {
+async fn commit_group(store: &dyn Store, batches: &[IncomingBatch], replies: Vec<(Range<usize>, Reply)>) {
+    match store.ingest_batches(batches).await {
         Ok(outcomes) => {
-            let mut outcomes = outcomes.into_iter();
-            for job in group {
-                let mine = outcomes.by_ref().take(job.batches.len()).collect();
-                let _ = job.reply.send(Ok(mine));
+            for (range, reply) in replies {
+                let _ = reply.send(Ok(outcomes[range].to_vec()));
             }
         }
-        Err(error) if group.len() == 1 => {
+        Err(error) if replies.len() == 1 => {
             let error = Arc::new(error);
-            for job in group {
-                let _ = job.reply.send(Err(error.clone()));
+            for (_, reply) in replies {
+                let _ = reply.send(Err(error.clone()));
             }
         }
         // One job's failure must not fail the others: retry them one by one.
         Err(_) => {
-            for job in group {
-                let result = store.ingest_batches(&job.batches).await.map_err(Arc::new);
-                let _ = job.reply.send(result);
+            for (range, reply) in replies {
+                let _ = reply.send(store.ingest_batches(&batches[range]).await.map_err(Arc::new));
             }
         }
     }

@@ -3,27 +3,14 @@
 //! the Web SDK's uploads).
 
 use axum::http::{HeaderMap, StatusCode};
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
 use custos_store::{InputKind, StoredInput};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use super::basic_credentials;
 use crate::error::ApiError;
 use crate::secrets::{hash_secret, verify_secret};
 use crate::state::AppState;
-
-fn basic_credentials(headers: &HeaderMap) -> Option<Result<(String, String), ()>> {
-    let value = headers.get(axum::http::header::AUTHORIZATION)?;
-    let parsed = value
-        .to_str()
-        .ok()
-        .and_then(|v| v.strip_prefix("Basic ").or_else(|| v.strip_prefix("basic ")))
-        .and_then(|encoded| STANDARD.decode(encoded.trim()).ok())
-        .and_then(|decoded| String::from_utf8(decoded).ok())
-        .and_then(|text| text.split_once(':').map(|(k, s)| (k.to_owned(), s.to_owned())));
-    Some(parsed.ok_or(()))
-}
 
 /// The input whose key and secret these are, checking the secret in constant time
 /// (and hashing even for an unknown key, so timing does not reveal which keys exist).

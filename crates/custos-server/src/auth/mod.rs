@@ -7,6 +7,10 @@
 //! - `input`: an input's key, with its secret (Basic), a signature (HMAC) or,
 //!   for web inputs, alone.
 
+use axum::http::HeaderMap;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+
 mod grant;
 mod input;
 mod org_account;
@@ -14,3 +18,17 @@ mod org_account;
 pub(crate) use grant::Grant;
 pub(crate) use input::{basic_input, identity_input, web_input_by_key};
 pub(crate) use org_account::{CustomRolesScope, OrgAccount, ProfileScope};
+
+/// HTTP Basic credentials: `None` without an `Authorization` header,
+/// `Some(Err(()))` when it holds no well-formed Basic credentials.
+pub(crate) fn basic_credentials(headers: &HeaderMap) -> Option<Result<(String, String), ()>> {
+    let value = headers.get(axum::http::header::AUTHORIZATION)?;
+    let parsed = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Basic ").or_else(|| v.strip_prefix("basic ")))
+        .and_then(|encoded| STANDARD.decode(encoded.trim()).ok())
+        .and_then(|decoded| String::from_utf8(decoded).ok())
+        .and_then(|text| text.split_once(':').map(|(k, s)| (k.to_owned(), s.to_owned())));
+    Some(parsed.ok_or(()))
+}

@@ -11,6 +11,7 @@ use serde_json::{json, Map, Value};
 
 use super::events::now_ms;
 use crate::auth::identity_input;
+use crate::batch::mpid_from_json;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -55,15 +56,9 @@ fn known_identities(body: &Map<String, Value>) -> Result<Vec<Identity>, ApiError
 
 fn parse_mpid(value: Option<&Value>, field: &str) -> Result<Option<Mpid>, ApiError> {
     match value {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) if n.is_i64() => Ok(n.as_i64().map(Mpid)),
+        // The Web SDK sends no MPID as an empty string.
         Some(Value::String(s)) if s.is_empty() => Ok(None),
-        Some(Value::String(s)) => s
-            .trim()
-            .parse()
-            .map(|m| Some(Mpid(m)))
-            .map_err(|_| bad_request(format!("{field}: must be a 64-bit integer"))),
-        Some(_) => Err(bad_request(format!("{field}: must be a 64-bit integer"))),
+        value => mpid_from_json(value).map_err(|()| bad_request(format!("{field}: must be a 64-bit integer"))),
     }
 }
 

@@ -12,12 +12,11 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
 use serde::Deserialize;
 use serde_json::json;
 use time::OffsetDateTime;
 
+use crate::auth::basic_credentials;
 use crate::config::MPARTICLE_AUDIENCE;
 use crate::error::ApiError;
 use crate::secrets::{hash_secret, new_secret, verify_secret};
@@ -54,19 +53,11 @@ fn parse_request(headers: &HeaderMap, body: &[u8]) -> Result<TokenRequest, ApiEr
     } else {
         serde_json::from_slice(body).map_err(|e| invalid_request(format!("malformed JSON body: {e}")))?
     };
-    if let Some((client_id, client_secret)) = basic_credentials(headers) {
+    if let Some(Ok((client_id, client_secret))) = basic_credentials(headers) {
         request.client_id.get_or_insert(client_id);
         request.client_secret.get_or_insert(client_secret);
     }
     Ok(request)
-}
-
-fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let encoded = value.strip_prefix("Basic ")?;
-    let decoded = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
-    let (id, secret) = decoded.split_once(':')?;
-    Some((id.to_owned(), secret.to_owned()))
 }
 
 async fn issue_token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
