@@ -10,8 +10,10 @@
 //! - [`scope`]: which APIs an API credential may call.
 //! - [`identity`]: identity types and IDSync's profile conversion strategy.
 //! - [`ids`]: typed identifiers of tenants.
+//! - [`dsr`]: data subject requests: types, identities, schedule, retries.
 
 pub mod access;
+pub mod dsr;
 pub mod identity;
 pub mod ids;
 pub mod scope;

@@ -488,6 +488,7 @@ fn direct_batch(workspace_id: WorkspaceId, input_id: i64, run: u32, n: u64) -> I
         event_count: EVENTS_PER_BATCH as i64,
         body,
         received_at_ms: now,
+        suppression_keys: Vec::new(),
     }
 }
 
@@ -544,6 +545,7 @@ async fn seed_profiles(
                 event_count: 0,
                 body: "{}".to_owned(),
                 received_at_ms: now,
+                suppression_keys: Vec::new(),
             })
             .collect();
         store.ingest_batches(&batches).await.expect("seeding profiles");

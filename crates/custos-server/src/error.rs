@@ -36,6 +36,10 @@ pub enum ApiError {
     /// An error of the OAuth token endpoint (RFC 6749 §5.2).
     #[error("{error}: {description}")]
     OAuth { status: StatusCode, error: &'static str, description: String },
+    /// An error of the Data Subject Request API, in mParticle's OpenDSR shape
+    /// `{"code", "message", "errors": [{"domain", "reason", "message"}]}`.
+    #[error("{}", .messages.join("; "))]
+    OpenDsr { status: StatusCode, reason: &'static str, messages: Vec<String>, retry_after_secs: Option<u64> },
     #[error("internal error: {0}")]
     Internal(Box<dyn std::error::Error + Send + Sync>),
 }
@@ -55,7 +59,7 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::OAuth { status, .. } => *status,
+            ApiError::OAuth { status, .. } | ApiError::OpenDsr { status, .. } => *status,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -105,6 +109,26 @@ impl IntoResponse for ApiError {
                     "errors": errors, "Errors": errors, "ErrorCode": code, "StatusCode": status.as_u16(),
                 });
                 return (status, axum::Json(body)).into_response();
+            }
+            ApiError::OpenDsr { reason, messages, retry_after_secs, .. } => {
+                let domain = if status == StatusCode::BAD_REQUEST { "Validation" } else { "Request" };
+                let body = json!({
+                    "code": status.as_u16(),
+                    "message": messages.join(" "),
+                    "errors": messages.iter().map(|message| json!({
+                        "domain": domain, "reason": reason, "message": message,
+                    })).collect::<Vec<_>>(),
+                });
+                let mut response = (status, axum::Json(body)).into_response();
+                if status == StatusCode::UNAUTHORIZED {
+                    response
+                        .headers_mut()
+                        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"opendsr\""));
+                }
+                if let Some(seconds) = retry_after_secs {
+                    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*seconds));
+                }
+                return response;
             }
             ApiError::Internal(error) => {
                 tracing::error!(%error, "request failed");

@@ -66,6 +66,16 @@ impl MasterKey {
         }
     }
 
+    /// A key for one purpose, derived from the master key (HMAC-SHA256 of
+    /// the purpose's label), so that every node sharing the master key
+    /// derives the same one and no purpose's key reveals another's.
+    pub fn derive(&self, purpose: &str) -> [u8; 32] {
+        use hmac::{Hmac, Mac};
+        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&self.0).expect("HMAC takes any key length");
+        mac.update(purpose.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
     /// Nonce and ciphertext, base64.
     pub fn seal(&self, plaintext: &str) -> String {
         let cipher = Aes256Gcm::new((&self.0).into());

@@ -8,6 +8,7 @@ use custos_store::Store;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use crate::config::ServeConfig;
+use crate::dsr::DsrRuntime;
 use crate::ingest::Ingestor;
 use crate::input_cache::InputCache;
 
@@ -22,13 +23,16 @@ pub(crate) struct AppState {
     pub(crate) events_limiter: Arc<DefaultKeyedRateLimiter<WorkspaceId>>,
     pub(crate) ingestor: Ingestor,
     pub(crate) inputs: Arc<InputCache>,
+    pub(crate) dsr: Arc<DsrRuntime>,
 }
 
 impl AppState {
     pub(crate) fn new(store: Arc<dyn Store>, config: ServeConfig) -> AppState {
         let per_minute = NonZeroU32::new(config.roles_requests_per_minute).unwrap_or(NonZeroU32::MIN);
         let batches_per_second = NonZeroU32::new(config.events_batches_per_second).unwrap_or(NonZeroU32::MIN);
+        let public_url = config.public_url.clone().unwrap_or_else(|| "http://localhost".into());
         AppState {
+            dsr: Arc::new(DsrRuntime::new(config.dsr.clone(), &public_url, &config.master_key)),
             ingestor: Ingestor::start(store.clone()),
             inputs: Arc::default(),
             store,

@@ -157,6 +157,13 @@ macro_rules! impl_group_ingest {
                 }
             }
 
+            let keyed: Vec<(i64, &[String])> = batches
+                .iter()
+                .filter(|b| !b.suppression_keys.is_empty())
+                .map(|b| (b.workspace_id.0, b.suppression_keys.as_slice()))
+                .collect();
+            let suppressed = suppressed_in(conn, &keyed).await?;
+
             // 2. Resolve each batch in order, in memory.
             let mut plan = GroupPlan::default();
             let mut outcomes = Vec::with_capacity(batches.len());
@@ -164,7 +171,11 @@ macro_rules! impl_group_ingest {
                 let ws = batch.workspace_id.0;
                 let request_key = batch.source_request_id.as_ref().map(|s| (batch.input_id, s.clone()));
                 if let Some(mpid) = request_key.as_ref().and_then(|key| stored_requests.get(key)) {
-                    outcomes.push(IngestOutcome { mpid: Mpid(*mpid), duplicate: true });
+                    outcomes.push(IngestOutcome { mpid: Mpid(*mpid), duplicate: true, suppressed: false });
+                    continue;
+                }
+                if batch.suppression_keys.iter().any(|key| suppressed.contains(&(ws, key.clone()))) {
+                    outcomes.push(IngestOutcome { mpid: Mpid(0), duplicate: false, suppressed: true });
                     continue;
                 }
                 let owner = |mpid: i64| Owner { mpid: Mpid(mpid), login_id: login_ids.get(&(ws, mpid)).cloned() };
@@ -221,7 +232,7 @@ macro_rules! impl_group_ingest {
                 if let Some(key) = request_key {
                     stored_requests.insert(key, mpid);
                 }
-                outcomes.push(IngestOutcome { mpid: Mpid(mpid), duplicate: false });
+                outcomes.push(IngestOutcome { mpid: Mpid(mpid), duplicate: false, suppressed: false });
             }
 
             // 3. Write the plan.

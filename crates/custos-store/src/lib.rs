@@ -11,6 +11,8 @@
 //! **Invariant:** the store never sees a secret. Callers hash secrets and
 //! tokens before they reach it, so no query, row or log line holds one.
 
+mod dsr_model;
+mod dsr_queries;
 mod group_ingest;
 mod model;
 pub mod postgres;
@@ -24,10 +26,12 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use custos_core::access::{Manifest, Role};
+use custos_core::dsr::{RequestStatus, Trace};
 use custos_core::identity::{Identity, Mpid, RequestKind};
 use custos_core::ids::{AccountId, OrgId, WorkspaceId};
 use time::OffsetDateTime;
 
+pub use dsr_model::*;
 pub use model::*;
 
 /// Where the data lives.
@@ -76,6 +80,9 @@ pub enum StoreError {
     /// A unique value (a key, a client id) is taken.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// The database stayed busy for longer than the operation could wait.
+    #[error("busy: {0}")]
+    Busy(String),
     #[error("unsupported database URL `{0}`: expected sqlite:PATH or postgres://")]
     UnsupportedUrl(String),
     #[error("migration failed: {0}")]
@@ -90,7 +97,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// Everything the platform keeps. One implementation per backend.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: DsrStore + Send + Sync + 'static {
     /// Which backend this is, for logs: `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
 
@@ -181,6 +188,167 @@ pub trait Store: Send + Sync + 'static {
     // Profiles.
     async fn profile(&self, workspace_id: WorkspaceId, mpid: Mpid) -> StoreResult<Option<Profile>>;
     async fn stats(&self) -> StoreResult<Stats>;
+}
+
+/// Hashes a trace of a subject with the server's key (the store never sees it).
+pub type TraceHasher<'a> = &'a (dyn Fn(Trace<'_>) -> String + Sync);
+
+/// Data subject requests: the requests (which are their own job queue), their
+/// audit trail, exports and callbacks. A worker changes a request only while
+/// it holds the request's lease; each change of status, its audit entry and
+/// the callbacks it owes are written in one transaction.
+#[async_trait]
+pub trait DsrStore: Send + Sync {
+    /// The workspace of a DSR API key, with the hash of its secret.
+    async fn find_workspace_by_key(&self, key: &str) -> StoreResult<Option<StoredWorkspace>>;
+
+    async fn create_subject_request(&self, new: &NewSubjectRequest) -> StoreResult<CreateOutcome>;
+    async fn subject_request(&self, workspace_id: WorkspaceId, request_id: &str)
+        -> StoreResult<Option<SubjectRequest>>;
+    async fn subject_requests_in_group(
+        &self,
+        workspace_id: WorkspaceId,
+        group_id: &str,
+    ) -> StoreResult<Vec<SubjectRequest>>;
+    /// The newest requests first, of one workspace or all, of one status or all.
+    async fn list_subject_requests(
+        &self,
+        workspace_id: Option<WorkspaceId>,
+        status: Option<RequestStatus>,
+        limit: i64,
+    ) -> StoreResult<Vec<SubjectRequest>>;
+    async fn subject_request_audit(&self, workspace_id: WorkspaceId, request_id: &str) -> StoreResult<Vec<AuditEntry>>;
+    /// Cancels a pending request.
+    async fn cancel_subject_request(
+        &self,
+        workspace_id: WorkspaceId,
+        request_id: &str,
+        now_ms: i64,
+    ) -> StoreResult<CancelOutcome>;
+
+    // The worker's side.
+    /// Takes the lease of one request that is due: pending and past its
+    /// waiting period (it becomes in progress), or in progress with an
+    /// expired lease (a worker died), or waiting for a retry.
+    async fn claim_subject_request(
+        &self,
+        owner: &str,
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> StoreResult<Option<ClaimedRequest>>;
+    /// Extends a held lease; false if it was lost.
+    async fn renew_subject_request_lease(
+        &self,
+        workspace_id: WorkspaceId,
+        request_id: &str,
+        owner: &str,
+        until_ms: i64,
+    ) -> StoreResult<bool>;
+    async fn audit_subject_request(
+        &self,
+        workspace_id: WorkspaceId,
+        request_id: &str,
+        step: &str,
+        detail: &str,
+        now_ms: i64,
+    ) -> StoreResult<()>;
+    /// Deletes the whole record of every profile the request's subject
+    /// reaches, and the exports made for them; replaces the request's
+    /// identities with their hashes; suppresses the subject's identities if
+    /// asked. One transaction.
+    async fn erase_subject(
+        &self,
+        workspace_id: WorkspaceId,
+        request_id: &str,
+        owner: &str,
+        hasher: TraceHasher<'_>,
+        now_ms: i64,
+    ) -> StoreResult<ErasureReport>;
+    /// Makes deleted data unrecoverable from the database files: on SQLite,
+    /// moves the WAL into the (securely deleting) database and truncates it.
+    async fn purge_deleted_data(&self) -> StoreResult<()>;
+    /// Resolves the subject of an access request, records the profiles
+    /// reached and drops any partial export of an earlier attempt.
+    async fn begin_export(
+        &self,
+        workspace_id: WorkspaceId,
+        request_id: &str,
+        owner: &str,
+        now_ms: i64,
+    ) -> StoreResult<Vec<Mpid>>;
+    /// A profile's batches after `after_id`, in order: `(id, body)`.
+    async fn batch_page(
+        &self,
+        workspace_id: WorkspaceId,
+        mpid: Mpid,
+        after_id: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<(i64, String)>>;
+    async fn put_export_chunk(
+        &self,
+        workspace_id: WorkspaceId,
+        request_id: &str,
+        seq: i64,
+        data: &[u8],
+    ) -> StoreResult<()>;
+    async fn export_chunk(&self, workspace_id: WorkspaceId, request_id: &str, seq: i64)
+        -> StoreResult<Option<Vec<u8>>>;
+    /// Completes a request the worker holds; the identities are dropped.
+    async fn complete_subject_request(
+        &self,
+        workspace_id: WorkspaceId,
+        request_id: &str,
+        owner: &str,
+        matched_profiles: i64,
+        export: Option<ExportDone>,
+        now_ms: i64,
+    ) -> StoreResult<bool>;
+    /// Records a failed attempt; the request runs again at `next_run_ms`.
+    async fn retry_subject_request(
+        &self,
+        workspace_id: WorkspaceId,
+        request_id: &str,
+        owner: &str,
+        error: &str,
+        next_run_ms: i64,
+        now_ms: i64,
+    ) -> StoreResult<bool>;
+    /// Ends a request that cannot complete; the identities are dropped.
+    async fn fail_subject_request(
+        &self,
+        workspace_id: WorkspaceId,
+        request_id: &str,
+        owner: &str,
+        reason: &str,
+        now_ms: i64,
+    ) -> StoreResult<bool>;
+    /// Deletes the chunks of exports past their expiry. Returns how many.
+    async fn expire_exports(&self, now_ms: i64) -> StoreResult<u64>;
+
+    // Callbacks.
+    /// Takes up to `limit` due callbacks for `lease_ms`.
+    async fn claim_callbacks(&self, now_ms: i64, lease_ms: i64, limit: i64) -> StoreResult<Vec<CallbackDelivery>>;
+    async fn finish_callback(
+        &self,
+        delivery: &CallbackDelivery,
+        result: &CallbackResult,
+        now_ms: i64,
+    ) -> StoreResult<()>;
+
+    // Suppression.
+    /// Whether any of these keyed hashes belongs to a suppressed subject.
+    async fn suppressed(&self, workspace_id: WorkspaceId, keys: &[String]) -> StoreResult<bool>;
+
+    // The processor's signing identity.
+    async fn processor_identity(&self) -> StoreResult<Option<(String, String)>>;
+    /// Saves a sealed key and certificate unless another node saved one
+    /// first; returns the one kept.
+    async fn save_processor_identity(
+        &self,
+        key_sealed: &str,
+        certificate_pem: &str,
+        now_ms: i64,
+    ) -> StoreResult<(String, String)>;
 }
 
 /// Opens (creating if needed) the store and applies pending migrations.

@@ -194,6 +194,9 @@ pub struct IncomingBatch {
     /// The batch as received, JSON.
     pub body: String,
     pub received_at_ms: i64,
+    /// Keyed hashes of the batch's identities and MPID: a batch naming a
+    /// suppressed subject is dropped.
+    pub suppression_keys: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -201,6 +204,8 @@ pub struct IngestOutcome {
     pub mpid: Mpid,
     /// Already stored under the same `source_request_id`: not stored again.
     pub duplicate: bool,
+    /// It names a suppressed (erased) subject: dropped.
+    pub suppressed: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

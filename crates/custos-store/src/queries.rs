@@ -271,6 +271,7 @@ macro_rules! impl_store {
         }
 
         crate::group_ingest::impl_group_ingest!($db);
+        crate::dsr_queries::impl_dsr_store!($store, $backend);
 
         #[async_trait]
         impl Store for $store {

@@ -36,7 +36,9 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10))
             .statement_cache_capacity(256);
         // The writer's page cache (64 MiB) holds a whole ingest group's pages.
-        let writer_options = options.clone().pragma("cache_size", "-65536");
+        // Deleted content is overwritten with zeros, so that an erased
+        // subject cannot be read back from free space in the file.
+        let writer_options = options.clone().pragma("cache_size", "-65536").pragma("secure_delete", "ON");
         let writer = SqlitePoolOptions::new().max_connections(1).connect_with(writer_options).await?;
         MIGRATOR.run(&writer).await?;
         let reader = SqlitePoolOptions::new().max_connections(8).connect_with(options.read_only(true)).await?;

@@ -302,6 +302,7 @@ mod profiles {
             event_count: 3,
             body: r#"{"events":[]}"#.into(),
             received_at_ms: 2_000,
+            suppression_keys: Vec::new(),
         }
     }
 
@@ -443,6 +444,265 @@ mod profiles {
             assert!(store.find_input("nope").await.unwrap().is_none());
             let place = store.find_workspace(org.workspace_id).await.unwrap().unwrap();
             assert_eq!((place.org_id, place.account_id), (org.org_id, org.account_id));
+        }
+    }
+}
+
+mod subject_requests {
+    use custos_core::dsr::{Regulation, RequestStatus, RequestType, Schedule, Subject, Trace};
+    use custos_core::identity::{Identity, IdentityType::*, Mpid};
+    use custos_core::ids::WorkspaceId;
+    use custos_store::*;
+
+    use super::{backends, new_org, Backend};
+
+    fn hash(trace: Trace<'_>) -> String {
+        format!("h({})", trace.canonical().replace('\0', ":"))
+    }
+
+    fn request(ws: WorkspaceId, id: &str, kind: RequestType, subject: Subject, suppress: bool) -> NewSubjectRequest {
+        let keys: Vec<String> = match &subject {
+            Subject::Identities(identities) => identities.iter().map(|i| hash(Trace::Identity(i))).collect(),
+            Subject::Mpid(mpid) => vec![hash(Trace::Mpid(*mpid))],
+        };
+        NewSubjectRequest {
+            workspace_id: ws,
+            request_id: id.to_owned(),
+            regulation: Regulation::Gdpr,
+            request_type: kind,
+            overlap_key: format!("{}:{}", kind.as_str(), keys.join(",")),
+            subject_keys: keys,
+            subject,
+            group_id: Some("g".into()),
+            api_version: "3.0".into(),
+            submitted_at_ms: 1,
+            received_at_ms: 10,
+            schedule: Schedule { process_after_ms: 10, expected_completion_ms: 100 },
+            suppress,
+            callback_urls: vec!["https://controller.example/cb".into()],
+        }
+    }
+
+    fn by_email(email: &str) -> Subject {
+        Subject::Identities(vec![Identity::new(Email, email)])
+    }
+
+    fn batch(ws: WorkspaceId, identities: Vec<Identity>, candidate: i64, keys: Vec<String>) -> IncomingBatch {
+        IncomingBatch {
+            workspace_id: ws,
+            input_id: 1,
+            source_request_id: Some(format!("src-{candidate}-{}", keys.len())),
+            mpid: None,
+            new_mpid: Mpid(candidate),
+            identities,
+            attributes: vec![("city".into(), "\"Lisbon\"".into())],
+            deleted_attributes: vec![],
+            consent: vec![ConsentRecord {
+                regulation: "gdpr".into(),
+                purpose: "marketing".into(),
+                state_json: r#"{"consented":true}"#.into(),
+            }],
+            opted_out: None,
+            event_count: 4,
+            body: r#"{"events":[{"data":{"custom_attributes":{"secret":"Lisbon"}}}]}"#.into(),
+            received_at_ms: 5,
+            suppression_keys: keys,
+        }
+    }
+
+    #[tokio::test]
+    async fn requests_are_created_once_and_open_overlaps_are_refused() {
+        for Backend { store, .. } in backends().await {
+            let ws = new_org(&*store, "a").await.workspace_id;
+            let other_ws = new_org(&*store, "b").await.workspace_id;
+            let first = request(ws, "r1", RequestType::Erasure, by_email("a@x.com"), false);
+            let CreateOutcome::Created(created) = store.create_subject_request(&first).await.unwrap() else { panic!() };
+            assert_eq!((created.status, created.attempts), (RequestStatus::Pending, 0));
+            assert_eq!(store.create_subject_request(&first).await.unwrap(), CreateOutcome::AlreadyExists);
+            let overlapping = request(ws, "r2", RequestType::Erasure, by_email("a@x.com"), false);
+            assert_eq!(store.create_subject_request(&overlapping).await.unwrap(), CreateOutcome::Overlaps);
+            // Another type, or another workspace, is not an overlap.
+            let access = request(ws, "r3", RequestType::Access, by_email("a@x.com"), false);
+            assert!(matches!(store.create_subject_request(&access).await.unwrap(), CreateOutcome::Created(_)));
+            let elsewhere = request(other_ws, "r1", RequestType::Erasure, by_email("a@x.com"), false);
+            assert!(matches!(store.create_subject_request(&elsewhere).await.unwrap(), CreateOutcome::Created(_)));
+            assert!(store.subject_request(other_ws, "r3").await.unwrap().is_none(), "tenants are apart");
+
+            assert_eq!(store.subject_requests_in_group(ws, "g").await.unwrap().len(), 2);
+            let audit = store.subject_request_audit(ws, "r1").await.unwrap();
+            assert_eq!(audit[0].step, "received");
+            assert!(!audit[0].detail.contains("a@x.com"));
+            let callbacks = store.claim_callbacks(10, 1000, 10).await.unwrap();
+            assert_eq!(callbacks.len(), 3, "{}: one per request created", store.backend());
+            assert!(callbacks.iter().all(|c| c.status == RequestStatus::Pending));
+
+            // A cancelled request frees its identities for a new request.
+            assert!(matches!(store.cancel_subject_request(ws, "r1", 20).await.unwrap(), CancelOutcome::Cancelled(_)));
+            assert!(matches!(store.create_subject_request(&overlapping).await.unwrap(), CreateOutcome::Created(_)));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_request_is_held_by_one_worker_and_resumed_after_its_lease_expires() {
+        for Backend { store, .. } in backends().await {
+            let ws = new_org(&*store, "a").await.workspace_id;
+            let mut new = request(ws, "r1", RequestType::Access, by_email("a@x.com"), false);
+            new.schedule.process_after_ms = 50;
+            store.create_subject_request(&new).await.unwrap();
+            assert!(store.claim_subject_request("a", 40, 100).await.unwrap().is_none(), "not due yet");
+            let held = store.claim_subject_request("a", 60, 100).await.unwrap().unwrap();
+            assert_eq!(held.request.status, RequestStatus::InProgress);
+            assert_eq!(held.subject, Some(by_email("a@x.com")));
+            assert!(store.claim_subject_request("b", 100, 100).await.unwrap().is_none(), "leased to a");
+            assert!(matches!(store.cancel_subject_request(ws, "r1", 100).await.unwrap(), CancelOutcome::TooLate(_)));
+
+            // Worker a dies; after its lease, b resumes the request.
+            let resumed = store.claim_subject_request("b", 170, 100).await.unwrap().unwrap();
+            assert_eq!(resumed.request.attempts, 2);
+            assert!(!store.complete_subject_request(ws, "r1", "a", 0, None, 180).await.unwrap(), "a lost it");
+            assert!(store.complete_subject_request(ws, "r1", "b", 0, None, 180).await.unwrap());
+            let done = store.subject_request(ws, "r1").await.unwrap().unwrap();
+            assert_eq!((done.status, done.completed_at_ms), (RequestStatus::Completed, Some(180)));
+            let steps: Vec<String> =
+                store.subject_request_audit(ws, "r1").await.unwrap().into_iter().map(|e| e.step).collect();
+            assert_eq!(steps, ["received", "processing", "resumed", "completed"], "{}", store.backend());
+            assert!(store.claim_subject_request("c", 10_000, 100).await.unwrap().is_none());
+        }
+    }
+
+    #[tokio::test]
+    async fn failures_are_retried_then_end_the_request_with_their_reason() {
+        for Backend { store, .. } in backends().await {
+            let ws = new_org(&*store, "a").await.workspace_id;
+            store
+                .create_subject_request(&request(ws, "r1", RequestType::Erasure, by_email("a@x.com"), false))
+                .await
+                .unwrap();
+            store.claim_subject_request("w", 10, 100).await.unwrap().unwrap();
+            assert!(store.retry_subject_request(ws, "r1", "w", "disk full", 500, 20).await.unwrap());
+            assert!(store.claim_subject_request("w", 30, 100).await.unwrap().is_none(), "waits for its retry");
+            let again = store.claim_subject_request("w", 500, 100).await.unwrap().unwrap();
+            assert_eq!(again.request.last_error.as_deref(), Some("disk full"));
+            assert!(store.fail_subject_request(ws, "r1", "w", "gave up", 600).await.unwrap());
+            let failed = store.subject_request(ws, "r1").await.unwrap().unwrap();
+            assert_eq!((failed.status, failed.failure_reason.as_deref()), (RequestStatus::Failed, Some("gave up")));
+            let listed = store.list_subject_requests(None, Some(RequestStatus::Failed), 10).await.unwrap();
+            assert_eq!(listed.len(), 1);
+        }
+    }
+
+    #[tokio::test]
+    async fn erasure_removes_the_whole_record_its_exports_and_suppresses_the_subject() {
+        for Backend { store, .. } in backends().await {
+            let ws = new_org(&*store, "a").await.workspace_id;
+            let subject = [
+                Identity::new(CustomerId, "cust-7"),
+                Identity::new(Email, "erase@x.com"),
+                Identity::new(IosIdfa, "idfa-7"),
+            ];
+            let bystander = [Identity::new(Email, "keep@x.com")];
+            for n in 0..3 {
+                store.ingest_batches(&[batch(ws, subject.to_vec(), 70 + n, vec![])]).await.unwrap();
+            }
+            store.ingest_batches(&[batch(ws, bystander.to_vec(), 80, vec![])]).await.unwrap();
+            let mpid = store.ingest_batches(&[batch(ws, subject.to_vec(), 99, vec![])]).await.unwrap()[0].mpid;
+
+            // An earlier access request exported the subject.
+            store
+                .create_subject_request(&request(ws, "access", RequestType::Access, by_email("erase@x.com"), false))
+                .await
+                .unwrap();
+            store.claim_subject_request("w", 10, 1000).await.unwrap().unwrap();
+            assert_eq!(store.begin_export(ws, "access", "w", 10).await.unwrap(), vec![mpid]);
+            assert_eq!(store.batch_page(ws, mpid, 0, 2).await.unwrap().len(), 2);
+            store.put_export_chunk(ws, "access", 0, b"zip bytes").await.unwrap();
+            let export = ExportDone { export_bytes: 9, expires_at_ms: 1_000_000 };
+            store.complete_subject_request(ws, "access", "w", 1, Some(export), 20).await.unwrap();
+
+            // The email alone reaches the profile that also has a customer ID.
+            store
+                .create_subject_request(&request(ws, "erase", RequestType::Erasure, by_email("erase@x.com"), true))
+                .await
+                .unwrap();
+            store.claim_subject_request("w", 30, 1000).await.unwrap().unwrap();
+            let report = store.erase_subject(ws, "erase", "w", &hash, 40).await.unwrap();
+            assert_eq!(
+                (report.profiles, report.identities, report.batches, report.events, report.export_chunks),
+                (1, 3, 4, 16, 1),
+                "{}",
+                store.backend()
+            );
+            assert_eq!((report.attributes, report.consent), (1, 1));
+            store.purge_deleted_data().await.unwrap();
+            assert!(store.complete_subject_request(ws, "erase", "w", 1, None, 50).await.unwrap());
+
+            assert!(store.profile(ws, mpid).await.unwrap().is_none());
+            assert!(store.batch_page(ws, mpid, 0, 10).await.unwrap().is_empty());
+            assert!(store.export_chunk(ws, "access", 0).await.unwrap().is_none());
+            let earlier = store.subject_request(ws, "access").await.unwrap().unwrap();
+            assert!(earlier.export_expires_ms.unwrap() <= 40, "the earlier export now reads as gone");
+            let stats = store.stats().await.unwrap();
+            assert_eq!((stats.totals.profiles, stats.totals.batches), (1, 1), "the bystander stays");
+
+            // Later data naming any erased identity, or the MPID, is dropped.
+            for trace in [Trace::Identity(&subject[0]), Trace::Identity(&subject[2]), Trace::Mpid(mpid)] {
+                assert!(store.suppressed(ws, &[hash(trace)]).await.unwrap());
+            }
+            let later = batch(ws, vec![subject[0].clone()], 123, vec![hash(Trace::Identity(&subject[0]))]);
+            assert!(store.ingest_batches(&[later]).await.unwrap()[0].suppressed);
+            assert_eq!(store.stats().await.unwrap().totals.profiles, 1);
+            assert!(!store.suppressed(ws, &[hash(Trace::Identity(&bystander[0]))]).await.unwrap());
+            let steps: Vec<String> =
+                store.subject_request_audit(ws, "erase").await.unwrap().into_iter().map(|e| e.step).collect();
+            assert_eq!(steps, ["received", "processing", "identities_resolved", "erased", "completed"]);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_device_identity_alone_does_not_reach_a_profile_with_a_login_id() {
+        for Backend { store, .. } in backends().await {
+            let ws = new_org(&*store, "a").await.workspace_id;
+            let held = [Identity::new(CustomerId, "c"), Identity::new(IosIdfa, "idfa")];
+            store.ingest_batches(&[batch(ws, held.to_vec(), 5, vec![])]).await.unwrap();
+            let subject = Subject::Identities(vec![Identity::new(IosIdfa, "idfa")]);
+            store.create_subject_request(&request(ws, "r", RequestType::Erasure, subject, false)).await.unwrap();
+            store.claim_subject_request("w", 10, 100).await.unwrap().unwrap();
+            assert_eq!(store.erase_subject(ws, "r", "w", &hash, 20).await.unwrap().profiles, 0);
+            assert!(store.profile(ws, Mpid(5)).await.unwrap().is_some());
+        }
+    }
+
+    #[tokio::test]
+    async fn callbacks_are_retried_until_delivered() {
+        for Backend { store, .. } in backends().await {
+            let ws = new_org(&*store, "a").await.workspace_id;
+            store
+                .create_subject_request(&request(ws, "r", RequestType::Access, by_email("a@x.com"), false))
+                .await
+                .unwrap();
+            let first = store.claim_callbacks(10, 100, 10).await.unwrap();
+            assert_eq!(first.len(), 1);
+            assert!(store.claim_callbacks(20, 100, 10).await.unwrap().is_empty(), "leased");
+            let retry = CallbackResult::Retry { next_attempt_ms: 300, error: "HTTP 503".into() };
+            store.finish_callback(&first[0], &retry, 30).await.unwrap();
+            assert!(store.claim_callbacks(200, 100, 10).await.unwrap().is_empty());
+            let second = store.claim_callbacks(300, 100, 10).await.unwrap();
+            assert_eq!(second[0].attempts, 2);
+            store.finish_callback(&second[0], &CallbackResult::Delivered { http_status: 202 }, 310).await.unwrap();
+            assert!(store.claim_callbacks(100_000, 100, 10).await.unwrap().is_empty());
+            let steps: Vec<String> =
+                store.subject_request_audit(ws, "r").await.unwrap().into_iter().map(|e| e.step).collect();
+            assert_eq!(steps, ["received", "callback_attempted", "callback_answered"]);
+        }
+    }
+
+    #[tokio::test]
+    async fn the_processor_identity_is_saved_once() {
+        for Backend { store, .. } in backends().await {
+            assert!(store.processor_identity().await.unwrap().is_none());
+            let kept = store.save_processor_identity("k1", "c1", 1).await.unwrap();
+            assert_eq!(kept, ("k1".to_owned(), "c1".to_owned()));
+            assert_eq!(store.save_processor_identity("k2", "c2", 2).await.unwrap(), kept, "the first node's wins");
         }
     }
 }

@@ -2,22 +2,23 @@
 //! libraries; nothing else lives here.
 
 mod cli;
+mod config_file;
 mod output;
 
 use std::net::SocketAddr;
 
 use anyhow::{bail, Context};
-use clap::Parser;
-use custos_core::ids::OrgId;
+use custos_core::ids::{OrgId, WorkspaceId};
 use custos_core::scope::parse_scope_list;
+use custos_server::config::{DsrConfig, ProcessorIdentityPem};
 use custos_server::sealing::MasterKey;
 use custos_server::{provision, ServeConfig};
 use custos_store::Store;
 
-use cli::{Cli, Command, CredentialsCommand, ServeArgs};
+use cli::{Cli, Command, CredentialsCommand, DsrCommand, ServeArgs};
 
 fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let cli = config_file::parse()?;
     init_logging(&cli.log_format);
     tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(run(cli))
 }
@@ -67,6 +68,29 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             eprintln!("deleted API credential {client_id}; its access tokens no longer work");
         }
+        Command::Dsr(DsrCommand::List { data, workspace, status, limit, json }) => {
+            let status = match status.as_deref() {
+                None => None,
+                Some(name) => Some(custos_core::dsr::RequestStatus::parse(name).with_context(|| {
+                    format!("--status: unknown status `{name}`: pending, in_progress, completed, cancelled or failed")
+                })?),
+            };
+            let store = open(&data).await?;
+            let requests = store.list_subject_requests(workspace.map(WorkspaceId), status, limit).await?;
+            output::print_subject_requests(&requests, json);
+        }
+        Command::Dsr(DsrCommand::Show { data, id, workspace, json }) => {
+            let store = open(&data).await?;
+            let mut found = store.list_subject_requests(workspace.map(WorkspaceId), None, i64::MAX).await?;
+            found.retain(|request| request.request_id == id);
+            let request = match found.as_slice() {
+                [request] => request.clone(),
+                [] => bail!("no data subject request {id}"),
+                _ => bail!("several workspaces have a request {id}: name one with --workspace"),
+            };
+            let audit = store.subject_request_audit(request.workspace_id, &id).await?;
+            output::print_subject_request(&request, &audit, json);
+        }
     }
     Ok(())
 }
@@ -90,11 +114,36 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         println!("The store was empty: created a first organization. Its secrets are shown only this once.");
         output::print_organization(&org, false);
     }
+    let processor_identity = match (&args.processor_certificate, &args.processor_key) {
+        (Some(certificate), Some(key)) => Some(ProcessorIdentityPem {
+            certificate_pem: std::fs::read_to_string(certificate)
+                .with_context(|| format!("reading --processor-certificate {}", certificate.display()))?,
+            private_key_pem: std::fs::read_to_string(key)
+                .with_context(|| format!("reading --processor-key {}", key.display()))?,
+        }),
+        _ => None,
+    };
+    let defaults = DsrConfig::mparticle_defaults();
+    let dsr = DsrConfig {
+        schedule: custos_core::dsr::SchedulePolicy {
+            erasure_waiting_period: args.erasure_waiting_period,
+            skipped_waiting_period: args.skipped_waiting_period,
+        },
+        requests_per_minute: args.dsr_requests_per_minute,
+        new_requests_per_day: args.dsr_new_requests_per_day,
+        allowed_callback_networks: args.allow_callback_network,
+        callback_give_up: args.callback_give_up,
+        lease: args.dsr_lease,
+        processor_identity,
+        ..defaults
+    };
     let config = ServeConfig {
         extra_audiences: args.oauth_audience,
         roles_requests_per_minute: args.roles_requests_per_minute,
         events_batches_per_second: args.events_batches_per_second,
         master_key,
+        public_url: args.public_url,
+        dsr,
         ..ServeConfig::mparticle_defaults()
     };
     let listener =

@@ -1,7 +1,8 @@
 //! What the CLI prints: JSON for tools, text for people.
 
+use custos_server::dsr_report::request_json;
 use custos_server::provision::{IssuedKey, ProvisionedOrganization};
-use custos_store::{ApiCredential, Counts, Stats};
+use custos_store::{ApiCredential, AuditEntry, Counts, Stats, SubjectRequest};
 use serde_json::json;
 
 fn pair(issued: &IssuedKey, key: &str, secret: &str) -> serde_json::Value {
@@ -102,4 +103,44 @@ pub(crate) fn print_stats(stats: &Stats, as_json: bool) {
     }
     let t = &stats.totals;
     println!("{:<14} {:>12} {:>14} {:>12}", "total", t.batches, t.events, t.profiles);
+}
+
+pub(crate) fn print_subject_requests(requests: &[SubjectRequest], as_json: bool) {
+    if as_json {
+        let list: Vec<_> = requests.iter().map(|request| request_json(request, None)).collect();
+        println!("{}", serde_json::Value::Array(list));
+        return;
+    }
+    if requests.is_empty() {
+        println!("no data subject requests");
+        return;
+    }
+    println!("{:<36}  {:>9}  {:<11}  {:<11}  received", "subject_request_id", "workspace", "type", "status");
+    for request in requests {
+        println!(
+            "{:<36}  {:>9}  {:<11}  {:<11}  {}",
+            request.request_id,
+            request.workspace_id.0,
+            request.request_type.as_str(),
+            request.status.as_str(),
+            custos_server::dsr_report::format_time(request.received_at_ms),
+        );
+    }
+}
+
+pub(crate) fn print_subject_request(request: &SubjectRequest, audit: &[AuditEntry], as_json: bool) {
+    let report = request_json(request, Some(audit));
+    if as_json {
+        println!("{report}");
+        return;
+    }
+    for (key, value) in report.as_object().into_iter().flatten().filter(|(key, _)| *key != "audit") {
+        if !value.is_null() {
+            println!("{key:<26} {}", value.as_str().map_or_else(|| value.to_string(), str::to_owned));
+        }
+    }
+    println!("\naudit trail:");
+    for entry in audit {
+        println!("  {}  {:<20} {}", custos_server::dsr_report::format_time(entry.at_ms), entry.step, entry.detail);
+    }
 }

@@ -447,3 +447,128 @@ fn acknowledged_batches_survive_a_kill_9() {
         assert_eq!(status, 200, "acknowledged batch of {user} was lost");
     }
 }
+
+fn workspace_basic(org: &Value) -> String {
+    basic(&org["workspace"])
+}
+
+fn dsr_status(base: &str, auth: &str, id: &str) -> Value {
+    let (status, text) = raw_http::request("GET", &format!("{base}/v3/requests/{id}"), &[("Authorization", auth)], "");
+    assert_eq!(status, 200, "{text}");
+    serde_json::from_str(&text).unwrap()
+}
+
+/// A `custos serve` killed while it exports a subject's data: the next start
+/// takes the request over once the lease expires, discards the partial
+/// export and completes it, exactly once in effect.
+#[test]
+fn a_request_interrupted_by_kill_9_is_resumed_and_completed_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap().to_owned();
+    let org = json_stdout(&run_ok(custos().args(["init", "--json", "--data-dir", &data])));
+    let serve = || {
+        let mut c = custos();
+        c.args(["serve", "--data-dir", &data, "--dsr-lease", "2s", "--events-batches-per-second", "1000000"]);
+        c
+    };
+    let mut server = Server::start(serve());
+
+    // Enough data that the export takes a while: 80 requests of 100 batches,
+    // each with an incompressible kilobyte.
+    let auth = basic(&org["inputs"]["server"]);
+    let batches = 8_000;
+    for request in 0..batches / 100 {
+        let bulk: Vec<Value> = (0..100)
+            .map(|n| {
+                let noise: String = (0..32).map(|_| uuid_like()).collect();
+                json!({"user_identities": {"email": "resume@example.com"}, "source_request_id": format!("r{request}-{n}"),
+                       "events": [{"event_type": "custom_event", "data": {"event_name": "e", "custom_event_type": "other",
+                                   "custom_attributes": {"noise": noise}}}]})
+            })
+            .collect();
+        let (status, text) = raw_http::request(
+            "POST",
+            &format!("{}/v2/bulkevents", server.base),
+            &[("Authorization", &auth), ("Content-Type", "application/json")],
+            &Value::Array(bulk).to_string(),
+        );
+        assert_eq!(status, 202, "{text}");
+    }
+
+    let dsr = workspace_basic(&org);
+    let id = "5b7e1b1c-3a53-4b4e-9a0e-2f6f3c1d9e7a";
+    let request = json!({"regulation": "gdpr", "subject_request_id": id, "subject_request_type": "access",
+                         "submitted_time": "2026-11-01T00:00:00Z",
+                         "subject_identities": {"email": {"value": "resume@example.com", "encoding": "raw"}}});
+    let (status, text) = raw_http::request(
+        "POST",
+        &format!("{}/v3/requests", server.base),
+        &[("Authorization", &dsr), ("Content-Type", "application/json")],
+        &request.to_string(),
+    );
+    assert_eq!(status, 201, "{text}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while dsr_status(&server.base, &dsr, id)["request_status"] != "in_progress" {
+        assert!(Instant::now() < deadline, "never started");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Command::new("kill").args(["-KILL", &server.child.id().to_string()]).status().unwrap();
+    server.child.wait().unwrap();
+
+    let shown = json_stdout(&run_ok(custos().args(["dsr", "show", id, "--json", "--data-dir", &data])));
+    assert_eq!(shown["status"], "in_progress", "killed mid-export: {shown}");
+    assert_eq!(shown["attempts"], 1);
+
+    let server = Server::start(serve());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let done = loop {
+        let status = dsr_status(&server.base, &dsr, id);
+        if status["request_status"] == "completed" {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "never resumed: {status}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(done["results_count"], 1);
+
+    // The export holds every batch once, however much the first attempt wrote.
+    let url = done["results_url"].as_str().unwrap();
+    let output = Command::new("curl").args(["-sf", "-H", &format!("Authorization: {dsr}"), url]).output().unwrap();
+    assert!(output.status.success());
+    let zip_path = dir.path().join("export.zip");
+    std::fs::write(&zip_path, &output.stdout).unwrap();
+    let listing = Command::new("python3")
+        .args(["-c", "import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); print(*[len(z.read(n).splitlines()) for n in z.namelist()])"])
+        .arg(&zip_path)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&listing.stdout).trim(),
+        format!("1 {batches}"),
+        "{}",
+        String::from_utf8_lossy(&listing.stderr)
+    );
+
+    let shown = json_stdout(&run_ok(custos().args(["dsr", "show", id, "--json", "--data-dir", &data])));
+    let steps: Vec<&str> = shown["audit"].as_array().unwrap().iter().map(|e| e["step"].as_str().unwrap()).collect();
+    assert_eq!(
+        steps,
+        ["received", "processing", "identities_resolved", "resumed", "identities_resolved", "exported", "completed"]
+    );
+    assert_eq!(shown["attempts"], 2);
+    let listed =
+        json_stdout(&run_ok(custos().args(["dsr", "list", "--json", "--status", "completed", "--data-dir", &data])));
+    assert_eq!(listed[0]["subject_request_id"], id);
+}
+
+fn uuid_like() -> String {
+    format!("{:032x}", rand_u128())
+}
+
+fn rand_u128() -> u128 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(Instant::now().elapsed().as_nanos() as u64);
+    (u128::from(hasher.finish()) << 64)
+        | u128::from(std::collections::hash_map::RandomState::new().build_hasher().finish())
+}

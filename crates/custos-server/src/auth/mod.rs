@@ -4,6 +4,7 @@
 //! - [`Grant`]: a valid OAuth bearer token, and what it grants.
 //! - [`OrgAccount`]: a grant holding a scope, for the organization and account
 //!   of the path, within the organization's rate limit.
+//! - `workspace`: a workspace's key and secret (the Data Subject Request API).
 //! - `input`: an input's key, with its secret (Basic), a signature (HMAC) or,
 //!   for web inputs, alone.
 
@@ -14,10 +15,12 @@ use base64::Engine;
 mod grant;
 mod input;
 mod org_account;
+mod workspace;
 
 pub(crate) use grant::Grant;
 pub(crate) use input::{basic_input, identity_input, web_input_by_key};
-pub(crate) use org_account::{CustomRolesScope, OrgAccount, ProfileScope};
+pub(crate) use org_account::{CustomRolesScope, DsrScope, OrgAccount, ProfileScope};
+pub(crate) use workspace::{dsr_workspace, rate_limited};
 
 /// HTTP Basic credentials: `None` without an `Authorization` header,
 /// `Some(Err(()))` when it holds no well-formed Basic credentials.

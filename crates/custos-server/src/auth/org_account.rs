@@ -36,6 +36,14 @@ impl RequiredScope for ProfileScope {
     const SCOPE: Scope = Scope::Profile;
 }
 
+/// Data subject request administration's scope.
+#[derive(Debug)]
+pub(crate) struct DsrScope;
+
+impl RequiredScope for DsrScope {
+    const SCOPE: Scope = Scope::Dsr;
+}
+
 /// A grant that holds scope `S` and may act on `/organizations/{org}/accounts/{account}`.
 ///
 /// Checks, in order: the token (401), the scope (403), that the organization

@@ -17,10 +17,10 @@ use custos_store::{IncomingBatch, StoredInput};
 use governor::clock::{Clock, DefaultClock};
 use serde_json::value::RawValue;
 use serde_json::Value;
-use time::OffsetDateTime;
 
 use crate::auth::{basic_input, web_input_by_key};
 use crate::batch::{parse_batch, ParsedBatch};
+use crate::dsr::now_ms;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -62,7 +62,7 @@ async fn store_single(state: &AppState, input: &StoredInput, body: &[u8]) -> Res
     let parsed = parse_batch(&value, "batch").map_err(ApiError::Invalid)?;
     throttle(state, input.workspace_id, 1)?;
     // The batch is kept as received: its bytes, not a re-serialization.
-    store(state, vec![incoming(input, parsed, text.to_owned())]).await
+    store(state, vec![incoming(state, input, parsed, text.to_owned())]).await
 }
 
 async fn upload_bulk(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<StatusCode, ApiError> {
@@ -84,7 +84,7 @@ async fn upload_bulk(State(state): State<AppState>, headers: HeaderMap, body: By
         }
         let value: Value = serde_json::from_str(raw.get()).map_err(|e| ApiError::invalid(format!("{at}: {e}")))?;
         match parse_batch(&value, &at) {
-            Ok(parsed) => batches.push(incoming(&input, parsed, raw.get().to_owned())),
+            Ok(parsed) => batches.push(incoming(&state, &input, parsed, raw.get().to_owned())),
             Err(mut found) => problems.append(&mut found),
         }
     }
@@ -123,8 +123,9 @@ fn throttle(state: &AppState, workspace_id: WorkspaceId, batches: u32) -> Result
     Err(ApiError::RateLimited { retry_after_secs, limit: "workspace" })
 }
 
-fn incoming(input: &StoredInput, parsed: ParsedBatch, body: String) -> IncomingBatch {
+fn incoming(state: &AppState, input: &StoredInput, parsed: ParsedBatch, body: String) -> IncomingBatch {
     IncomingBatch {
+        suppression_keys: state.dsr.traces.of(&parsed.identities, parsed.mpid),
         workspace_id: input.workspace_id,
         input_id: input.id,
         source_request_id: parsed.source_request_id,
@@ -139,8 +140,4 @@ fn incoming(input: &StoredInput, parsed: ParsedBatch, body: String) -> IncomingB
         body,
         received_at_ms: now_ms(),
     }
-}
-
-pub(crate) fn now_ms() -> i64 {
-    (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }

@@ -9,9 +9,9 @@ use custos_core::identity::{Identity, IdentityType, Mpid, RequestKind};
 use custos_store::{IdentityChange, StoreError};
 use serde_json::{json, Map, Value};
 
-use super::events::now_ms;
 use crate::auth::identity_input;
 use crate::batch::mpid_from_json;
+use crate::dsr::now_ms;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -81,6 +81,25 @@ async fn resolve(
         });
     }
     let previous = parse_mpid(request.get("previous_mpid"), "previous_mpid")?;
+    let not_found = || ApiError::Identity {
+        status: StatusCode::NOT_FOUND,
+        code: "NOT_FOUND_ERROR",
+        message: "no profile matches these identities".into(),
+    };
+    // A suppressed (erased) subject is not rebuilt: nothing is stored, and
+    // the SDK gets an MPID of its own that no profile holds.
+    if state.store.suppressed(input.workspace_id, &state.dsr.traces.of(&identities, previous)).await? {
+        if kind == RequestKind::Search {
+            return Err(not_found());
+        }
+        return Ok(Json(json!({
+            "context": request.get("context").cloned().unwrap_or(Value::Null),
+            "mpid": rand::random::<i64>().to_string(),
+            "matched_identities": {},
+            "is_ephemeral": true,
+            "is_logged_in": false,
+        })));
+    }
     let outcome = loop {
         let candidate = Mpid(rand::random());
         match state.store.identity_request(input.workspace_id, kind, &identities, previous, candidate, now_ms()).await {
@@ -89,13 +108,7 @@ async fn resolve(
             other => break other?,
         }
     };
-    let Some(mpid) = outcome.mpid else {
-        return Err(ApiError::Identity {
-            status: StatusCode::NOT_FOUND,
-            code: "NOT_FOUND_ERROR",
-            message: "no profile matches these identities".into(),
-        });
-    };
+    let Some(mpid) = outcome.mpid else { return Err(not_found()) };
     let matched: Map<String, Value> = outcome
         .matched
         .iter()
@@ -143,6 +156,11 @@ async fn modify(
         if old != new {
             changes.push(IdentityChange { kind, old, new });
         }
+    }
+    let added: Vec<Identity> =
+        changes.iter().filter_map(|c| c.new.as_ref().map(|value| Identity::new(c.kind, value.clone()))).collect();
+    if state.store.suppressed(input.workspace_id, &state.dsr.traces.of(&added, Some(mpid))).await? {
+        return Ok(Json(json!({ "change_results": [] })));
     }
     match state.store.modify_identities(input.workspace_id, mpid, &changes, now_ms()).await {
         Ok(()) => {}

@@ -1,5 +1,7 @@
 //! The HTTP routes, one module per API, at mParticle's own paths.
 
+mod dsr;
+mod dsr_admin;
 mod events;
 mod health;
 mod identity;
@@ -22,5 +24,6 @@ pub(crate) fn router() -> Router<AppState> {
         .merge(events::router())
         .merge(identity::router())
         .merge(profile::router())
-        .nest(ORG_ACCOUNT, roles::router().merge(users::router()))
+        .merge(dsr::router())
+        .nest(ORG_ACCOUNT, roles::router().merge(users::router()).merge(dsr_admin::router()))
 }

@@ -53,6 +53,14 @@ impl TestApp {
         }
     }
 
+    /// The directory of the SQLite store, for tests that read its raw files.
+    pub(crate) fn sqlite_dir(&self) -> Option<std::path::PathBuf> {
+        match &self._source.source {
+            custos_store::DataSource::DataDir(dir) => Some(dir.clone()),
+            custos_store::DataSource::Url(_) => None,
+        }
+    }
+
     pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

@@ -1,6 +1,7 @@
 //! Integration tests: the real server on a random port, spoken to over real
 //! HTTP, once per storage backend.
 
+mod dsr;
 mod events;
 mod helpers;
 mod http;

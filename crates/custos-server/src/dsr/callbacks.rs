@@ -1,0 +1,108 @@
+//! Status callbacks: each status change owes a signed POST of the status
+//! object to every callback URL of the request, retried with exponential
+//! backoff until a 2xx or until the give-up time.
+
+use std::time::Duration;
+
+use custos_store::{CallbackDelivery, CallbackResult};
+use tokio::sync::watch;
+
+use super::{millis, now_ms, wire};
+use crate::state::AppState;
+
+/// Callbacks sent at once, at most.
+const BATCH: i64 = 32;
+const TIMEOUT: Duration = Duration::from_secs(10);
+const MAX_BACKOFF: Duration = Duration::from_secs(10 * 60);
+
+pub(super) async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
+    let dsr = &state.dsr;
+    let client = reqwest::Client::builder()
+        .dns_resolver(dsr.callback_policy.resolver())
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(TIMEOUT)
+        .user_agent(concat!("custos/", env!("CARGO_PKG_VERSION"), " (OpenDSR processor)"))
+        .build()
+        .expect("the callback HTTP client builds");
+    while !*stop.borrow() {
+        match state.store.claim_callbacks(now_ms(), millis(TIMEOUT) * 3, BATCH).await {
+            Ok(due) if !due.is_empty() => {
+                let sends = due.iter().map(|delivery| deliver(&state, &client, delivery));
+                futures_util::future::join_all(sends).await;
+                continue;
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "claiming status callbacks failed"),
+        }
+        tokio::select! {
+            () = dsr.callbacks.notified() => {}
+            () = tokio::time::sleep(dsr.config.poll_interval) => {}
+            _ = stop.changed() => {}
+        }
+    }
+}
+
+async fn deliver(state: &AppState, client: &reqwest::Client, delivery: &CallbackDelivery) {
+    let result = attempt(state, client, delivery).await;
+    let result = match result {
+        Ok(http_status) => CallbackResult::Delivered { http_status },
+        Err(Failure::Refused(error)) => CallbackResult::GaveUp { error },
+        Err(Failure::Retry(error)) => {
+            let exponent = u32::try_from(delivery.attempts.saturating_sub(1)).unwrap_or(u32::MAX).min(20);
+            let backoff = Duration::from_secs(1).saturating_mul(2u32.saturating_pow(exponent)).min(MAX_BACKOFF);
+            let next_attempt_ms = now_ms() + millis(backoff);
+            if next_attempt_ms > delivery.created_at_ms + millis(state.dsr.config.callback_give_up) {
+                CallbackResult::GaveUp { error }
+            } else {
+                CallbackResult::Retry { next_attempt_ms, error }
+            }
+        }
+    };
+    if let Err(error) = state.store.finish_callback(delivery, &result, now_ms()).await {
+        tracing::warn!(%error, "recording a callback attempt failed; it will be sent again");
+    }
+}
+
+enum Failure {
+    /// Will not succeed by retrying: the target is refused.
+    Refused(String),
+    Retry(String),
+}
+
+async fn attempt(state: &AppState, client: &reqwest::Client, delivery: &CallbackDelivery) -> Result<u16, Failure> {
+    let dsr = &state.dsr;
+    let url = dsr.callback_policy.check_url(&delivery.url).map_err(Failure::Refused)?;
+    let request = state
+        .store
+        .subject_request(delivery.workspace_id, &delivery.request_id)
+        .await
+        .map_err(|e| Failure::Retry(e.to_string()))?
+        .ok_or_else(|| Failure::Refused("the request no longer exists".into()))?;
+    let mut status = wire::status_object(&request, delivery.status, &dsr.public_url);
+    status["status_callback_url"] = delivery.url.clone().into();
+    let body = serde_json::to_vec(&status).map_err(|e| Failure::Retry(e.to_string()))?;
+    let signer = dsr.signer(&*state.store).await.map_err(|e| Failure::Retry(e.to_string()))?;
+    let response = client
+        .post(url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .header("X-OpenDSR-Processor-Domain", &dsr.domain)
+        .header("X-OpenDSR-Signature", signer.sign(&body))
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| {
+            let refused = std::error::Error::source(&e).is_some_and(|s| s.to_string().contains("private or reserved"));
+            let message = format!("{e}");
+            if refused {
+                Failure::Refused(message)
+            } else {
+                Failure::Retry(message)
+            }
+        })?;
+    let code = response.status().as_u16();
+    if response.status().is_success() {
+        Ok(code)
+    } else {
+        Err(Failure::Retry(format!("answered HTTP {code}")))
+    }
+}

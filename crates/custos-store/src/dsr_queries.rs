@@ -1,0 +1,906 @@
+//! The SQL of data subject requests, for both backends; expanded inside
+//! `impl_store!`, whose helpers (identity lookups, `DbConn`) it uses.
+
+/// The columns of a [`crate::SubjectRequest`], in the order `request_from_row` reads.
+pub(crate) const REQUEST_COLUMNS: &str = "workspace_id, request_id, regulation, request_type, status, group_id, \
+     api_version, submitted_at_ms, received_at_ms, process_after_ms, expected_completion_ms, suppress, \
+     callback_urls, attempts, last_error, failure_reason, matched_profiles, export_bytes, export_expires_ms, \
+     updated_at_ms, completed_at_ms";
+
+/// A request is due when it is open, its time has come and no live worker holds it.
+pub(crate) const DUE: &str = "status IN ('pending', 'in_progress') AND next_run_ms <= $1 \
+     AND (lease_until_ms IS NULL OR lease_until_ms <= $1)";
+
+macro_rules! impl_dsr_store {
+    ($store:ty, $backend:literal) => {
+        use custos_core::dsr::{Regulation, RequestStatus, RequestType, Subject, Trace};
+
+        use crate::dsr_model::{decode_subject, encode_subject};
+        use crate::dsr_queries::{DUE, REQUEST_COLUMNS};
+
+        fn request_from_row(row: &DbRow) -> Result<SubjectRequest, sqlx::Error> {
+            let decode = |column: &str, text: String| sqlx::Error::ColumnDecode {
+                index: column.to_owned(),
+                source: format!("unknown value `{text}`").into(),
+            };
+            let regulation: String = row.try_get("regulation")?;
+            let request_type: String = row.try_get("request_type")?;
+            let status: String = row.try_get("status")?;
+            let urls: String = row.try_get("callback_urls")?;
+            Ok(SubjectRequest {
+                workspace_id: WorkspaceId(row.try_get("workspace_id")?),
+                request_id: row.try_get("request_id")?,
+                regulation: Regulation::parse(&regulation).ok_or_else(|| decode("regulation", regulation.clone()))?,
+                request_type: RequestType::parse(&request_type)
+                    .ok_or_else(|| decode("request_type", request_type.clone()))?,
+                status: RequestStatus::parse(&status).ok_or_else(|| decode("status", status.clone()))?,
+                group_id: row.try_get("group_id")?,
+                api_version: row.try_get("api_version")?,
+                submitted_at_ms: row.try_get("submitted_at_ms")?,
+                received_at_ms: row.try_get("received_at_ms")?,
+                process_after_ms: row.try_get("process_after_ms")?,
+                expected_completion_ms: row.try_get("expected_completion_ms")?,
+                suppress: row.try_get::<i64, _>("suppress")? != 0,
+                callback_urls: serde_json::from_str(&urls).unwrap_or_default(),
+                attempts: row.try_get("attempts")?,
+                last_error: row.try_get("last_error")?,
+                failure_reason: row.try_get("failure_reason")?,
+                matched_profiles: row.try_get("matched_profiles")?,
+                export_bytes: row.try_get("export_bytes")?,
+                export_expires_ms: row.try_get("export_expires_ms")?,
+                updated_at_ms: row.try_get("updated_at_ms")?,
+                completed_at_ms: row.try_get("completed_at_ms")?,
+            })
+        }
+
+        async fn request_in(conn: &mut DbConn, ws: i64, request_id: &str) -> StoreResult<Option<SubjectRequest>> {
+            let sql = format!("SELECT {REQUEST_COLUMNS} FROM dsr_requests WHERE workspace_id = $1 AND request_id = $2");
+            let row = sqlx::query(&sql).bind(ws).bind(request_id).fetch_optional(&mut *conn).await?;
+            Ok(row.as_ref().map(request_from_row).transpose()?)
+        }
+
+        async fn audit_in(
+            conn: &mut DbConn,
+            ws: i64,
+            request_id: &str,
+            step: &str,
+            detail: &str,
+            now_ms: i64,
+        ) -> StoreResult<()> {
+            sqlx::query("INSERT INTO dsr_audit (workspace_id, request_id, at_ms, step, detail) VALUES ($1, $2, $3, $4, $5)")
+                .bind(ws)
+                .bind(request_id)
+                .bind(now_ms)
+                .bind(step)
+                .bind(detail)
+                .execute(&mut *conn)
+                .await?;
+            Ok(())
+        }
+
+        /// Queues one callback per URL of the request for its new status.
+        async fn queue_callbacks(
+            conn: &mut DbConn,
+            request: &SubjectRequest,
+            status: RequestStatus,
+            now_ms: i64,
+        ) -> StoreResult<()> {
+            for url in &request.callback_urls {
+                sqlx::query(
+                    "INSERT INTO dsr_callbacks (workspace_id, request_id, url, status, created_at_ms, next_attempt_ms) \
+                     VALUES ($1, $2, $3, $4, $5, $5)",
+                )
+                .bind(request.workspace_id.0)
+                .bind(&request.request_id)
+                .bind(url)
+                .bind(status.as_str())
+                .bind(now_ms)
+                .execute(&mut *conn)
+                .await?;
+            }
+            Ok(())
+        }
+
+        /// The profiles a subject reaches. Each identity is looked up alone,
+        /// as the Identity API's search would: a user identity reaches its
+        /// holder, a device identity never reaches a profile with a login ID.
+        async fn subject_profiles(conn: &mut DbConn, ws: i64, subject: &Subject) -> StoreResult<Vec<Mpid>> {
+            let mut found: Vec<Mpid> = Vec::new();
+            match subject {
+                Subject::Mpid(mpid) => {
+                    if existing_profile(conn, ws, *mpid).await?.is_some() {
+                        found.push(*mpid);
+                    }
+                }
+                Subject::Identities(identities) => {
+                    let owners = owners_in(conn, ws, identities).await?;
+                    for identity in identities {
+                        let single = std::slice::from_ref(identity);
+                        if let Resolution::Existing { mpid, .. } =
+                            identity::resolve(RequestKind::Search, single, &|i| owners.get(i).cloned(), None)
+                        {
+                            if !found.contains(&mpid) {
+                                found.push(mpid);
+                            }
+                        }
+                    }
+                }
+            }
+            Ok(found)
+        }
+
+        /// The held request's stored subject, or `NotFound` if the lease is lost.
+        async fn held_subject(
+            conn: &mut DbConn,
+            ws: i64,
+            request_id: &str,
+            owner: &str,
+        ) -> StoreResult<Option<Subject>> {
+            let row = sqlx::query(
+                "SELECT subject_json FROM dsr_requests WHERE workspace_id = $1 AND request_id = $2 \
+                 AND lease_owner = $3 AND status = 'in_progress'",
+            )
+            .bind(ws)
+            .bind(request_id)
+            .bind(owner)
+            .fetch_optional(&mut *conn)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+            Ok(row.try_get::<Option<String>, _>(0)?.as_deref().and_then(decode_subject))
+        }
+
+        /// Ends a held request: status, audit entry, callbacks; its identities are dropped.
+        async fn finish_held(
+            conn: &mut DbConn,
+            ws: i64,
+            request_id: &str,
+            owner: &str,
+            status: RequestStatus,
+            failure_reason: Option<&str>,
+            now_ms: i64,
+        ) -> StoreResult<Option<SubjectRequest>> {
+            let sql = format!(
+                "UPDATE dsr_requests SET status = $4, failure_reason = $5, subject_json = NULL, lease_owner = NULL, \
+                 lease_until_ms = NULL, updated_at_ms = $6, completed_at_ms = $6 \
+                 WHERE workspace_id = $1 AND request_id = $2 AND lease_owner = $3 AND status = 'in_progress' \
+                 RETURNING {REQUEST_COLUMNS}"
+            );
+            let row = sqlx::query(&sql)
+                .bind(ws)
+                .bind(request_id)
+                .bind(owner)
+                .bind(status.as_str())
+                .bind(failure_reason)
+                .bind(now_ms)
+                .fetch_optional(&mut *conn)
+                .await?;
+            let Some(request) = row.as_ref().map(request_from_row).transpose()? else { return Ok(None) };
+            let detail = match failure_reason {
+                Some(reason) => serde_json::json!({ "reason": reason }).to_string(),
+                None => "{}".to_owned(),
+            };
+            audit_in(conn, ws, request_id, status.as_str(), &detail, now_ms).await?;
+            queue_callbacks(conn, &request, status, now_ms).await?;
+            Ok(Some(request))
+        }
+
+        #[async_trait]
+        impl DsrStore for $store {
+            async fn find_workspace_by_key(&self, key: &str) -> StoreResult<Option<StoredWorkspace>> {
+                let row = sqlx::query("SELECT id, account_id, org_id, secret_hash FROM workspaces WHERE api_key = $1")
+                    .bind(key)
+                    .fetch_optional(self.reader())
+                    .await?;
+                row.map(|row| {
+                    Ok(StoredWorkspace {
+                        workspace_id: WorkspaceId(row.try_get("id")?),
+                        account_id: AccountId(row.try_get("account_id")?),
+                        org_id: OrgId(row.try_get("org_id")?),
+                        secret_hash: row.try_get("secret_hash")?,
+                    })
+                })
+                .transpose()
+            }
+
+            async fn create_subject_request(&self, new: &NewSubjectRequest) -> StoreResult<CreateOutcome> {
+                let ws = new.workspace_id.0;
+                let mut tx = self.writer().begin().await?;
+                if request_in(&mut tx, ws, &new.request_id).await?.is_some() {
+                    return Ok(CreateOutcome::AlreadyExists);
+                }
+                let overlapping: Option<String> = sqlx::query_scalar(
+                    "SELECT request_id FROM dsr_requests WHERE workspace_id = $1 AND overlap_key = $2 \
+                     AND status IN ('pending', 'in_progress')",
+                )
+                .bind(ws)
+                .bind(&new.overlap_key)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if overlapping.is_some() {
+                    return Ok(CreateOutcome::Overlaps);
+                }
+                let sql = format!(
+                    "INSERT INTO dsr_requests (workspace_id, request_id, regulation, request_type, status, group_id, \
+                     api_version, submitted_at_ms, received_at_ms, process_after_ms, expected_completion_ms, suppress, \
+                     subject_json, subject_keys, overlap_key, callback_urls, next_run_ms, updated_at_ms) \
+                     VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $9, $8) \
+                     RETURNING {REQUEST_COLUMNS}"
+                );
+                let inserted = sqlx::query(&sql)
+                    .bind(ws)
+                    .bind(&new.request_id)
+                    .bind(new.regulation.as_str())
+                    .bind(new.request_type.as_str())
+                    .bind(&new.group_id)
+                    .bind(&new.api_version)
+                    .bind(new.submitted_at_ms)
+                    .bind(new.received_at_ms)
+                    .bind(new.schedule.process_after_ms)
+                    .bind(new.schedule.expected_completion_ms)
+                    .bind(i64::from(new.suppress))
+                    .bind(encode_subject(&new.subject))
+                    .bind(new.subject_keys.join(","))
+                    .bind(&new.overlap_key)
+                    .bind(serde_json::to_string(&new.callback_urls).unwrap_or_else(|_| "[]".into()))
+                    .fetch_one(&mut *tx)
+                    .await;
+                // Two nodes racing on PostgreSQL: the unique indexes decide.
+                let row = match inserted {
+                    Ok(row) => row,
+                    Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
+                        return Ok(if db.message().contains("overlap") {
+                            CreateOutcome::Overlaps
+                        } else {
+                            CreateOutcome::AlreadyExists
+                        })
+                    }
+                    Err(other) => return Err(other.into()),
+                };
+                let request = request_from_row(&row)?;
+                let detail = serde_json::json!({
+                    "identities": new.subject_keys.len(),
+                    "process_after_ms": new.schedule.process_after_ms,
+                    "suppress": new.suppress,
+                    "callback_urls": new.callback_urls.len(),
+                });
+                audit_in(&mut tx, ws, &new.request_id, "received", &detail.to_string(), new.received_at_ms).await?;
+                queue_callbacks(&mut tx, &request, RequestStatus::Pending, new.received_at_ms).await?;
+                tx.commit().await?;
+                Ok(CreateOutcome::Created(Box::new(request)))
+            }
+
+            async fn subject_request(
+                &self,
+                workspace_id: WorkspaceId,
+                request_id: &str,
+            ) -> StoreResult<Option<SubjectRequest>> {
+                let mut conn = self.reader().acquire().await?;
+                request_in(&mut conn, workspace_id.0, request_id).await
+            }
+
+            async fn subject_requests_in_group(
+                &self,
+                workspace_id: WorkspaceId,
+                group_id: &str,
+            ) -> StoreResult<Vec<SubjectRequest>> {
+                let sql = format!(
+                    "SELECT {REQUEST_COLUMNS} FROM dsr_requests WHERE workspace_id = $1 AND group_id = $2 \
+                     ORDER BY received_at_ms, request_id"
+                );
+                let rows = sqlx::query(&sql).bind(workspace_id.0).bind(group_id).fetch_all(self.reader()).await?;
+                Ok(rows.iter().map(request_from_row).collect::<Result<_, _>>()?)
+            }
+
+            async fn list_subject_requests(
+                &self,
+                workspace_id: Option<WorkspaceId>,
+                status: Option<RequestStatus>,
+                limit: i64,
+            ) -> StoreResult<Vec<SubjectRequest>> {
+                let sql = format!(
+                    "SELECT {REQUEST_COLUMNS} FROM dsr_requests \
+                     WHERE ($1 IS NULL OR workspace_id = $1) AND ($2 IS NULL OR status = $2) \
+                     ORDER BY received_at_ms DESC, request_id LIMIT $3"
+                );
+                let rows = sqlx::query(&sql)
+                    .bind(workspace_id.map(|w| w.0))
+                    .bind(status.map(|s| s.as_str()))
+                    .bind(limit)
+                    .fetch_all(self.reader())
+                    .await?;
+                Ok(rows.iter().map(request_from_row).collect::<Result<_, _>>()?)
+            }
+
+            async fn subject_request_audit(
+                &self,
+                workspace_id: WorkspaceId,
+                request_id: &str,
+            ) -> StoreResult<Vec<AuditEntry>> {
+                let rows = sqlx::query(
+                    "SELECT at_ms, step, detail FROM dsr_audit WHERE workspace_id = $1 AND request_id = $2 ORDER BY id",
+                )
+                .bind(workspace_id.0)
+                .bind(request_id)
+                .fetch_all(self.reader())
+                .await?;
+                rows.iter()
+                    .map(|row| {
+                        Ok(AuditEntry {
+                            at_ms: row.try_get("at_ms")?,
+                            step: row.try_get("step")?,
+                            detail: row.try_get("detail")?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn cancel_subject_request(
+                &self,
+                workspace_id: WorkspaceId,
+                request_id: &str,
+                now_ms: i64,
+            ) -> StoreResult<CancelOutcome> {
+                let ws = workspace_id.0;
+                let mut tx = self.writer().begin().await?;
+                let sql = format!(
+                    "UPDATE dsr_requests SET status = 'cancelled', subject_json = NULL, updated_at_ms = $3, \
+                     completed_at_ms = $3 WHERE workspace_id = $1 AND request_id = $2 AND status = 'pending' \
+                     AND lease_owner IS NULL RETURNING {REQUEST_COLUMNS}"
+                );
+                let row = sqlx::query(&sql).bind(ws).bind(request_id).bind(now_ms).fetch_optional(&mut *tx).await?;
+                let Some(request) = row.as_ref().map(request_from_row).transpose()? else {
+                    return Ok(match request_in(&mut tx, ws, request_id).await? {
+                        Some(request) => CancelOutcome::TooLate(Box::new(request)),
+                        None => CancelOutcome::NotFound,
+                    });
+                };
+                audit_in(&mut tx, ws, request_id, "cancelled", "{}", now_ms).await?;
+                queue_callbacks(&mut tx, &request, RequestStatus::Cancelled, now_ms).await?;
+                tx.commit().await?;
+                Ok(CancelOutcome::Cancelled(Box::new(request)))
+            }
+
+            async fn claim_subject_request(
+                &self,
+                owner: &str,
+                now_ms: i64,
+                lease_ms: i64,
+            ) -> StoreResult<Option<ClaimedRequest>> {
+                let mut tx = self.writer().begin().await?;
+                let candidate = sqlx::query(&format!(
+                    "SELECT workspace_id, request_id, status FROM dsr_requests WHERE {DUE} ORDER BY next_run_ms LIMIT 1"
+                ))
+                .bind(now_ms)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some(candidate) = candidate else { return Ok(None) };
+                let ws: i64 = candidate.try_get(0)?;
+                let request_id: String = candidate.try_get(1)?;
+                let was: String = candidate.try_get(2)?;
+                // The due conditions again: on PostgreSQL another node may have claimed it meanwhile.
+                let sql = format!(
+                    "UPDATE dsr_requests SET status = 'in_progress', lease_owner = $4, lease_until_ms = $5, \
+                     attempts = attempts + 1, updated_at_ms = $1 \
+                     WHERE workspace_id = $2 AND request_id = $3 AND {DUE} \
+                     RETURNING {REQUEST_COLUMNS}, subject_json, phase"
+                );
+                let Some(row) = sqlx::query(&sql)
+                    .bind(now_ms)
+                    .bind(ws)
+                    .bind(&request_id)
+                    .bind(owner)
+                    .bind(now_ms.saturating_add(lease_ms))
+                    .fetch_optional(&mut *tx)
+                    .await?
+                else {
+                    return Ok(None);
+                };
+                let request = request_from_row(&row)?;
+                let subject = row.try_get::<Option<String>, _>("subject_json")?.as_deref().and_then(decode_subject);
+                let phase = row.try_get::<Option<String>, _>("phase")?.as_deref().and_then(Phase::parse);
+                if was == "pending" {
+                    audit_in(&mut tx, ws, &request_id, "processing", "{}", now_ms).await?;
+                    queue_callbacks(&mut tx, &request, RequestStatus::InProgress, now_ms).await?;
+                } else {
+                    let detail = serde_json::json!({ "attempt": request.attempts });
+                    audit_in(&mut tx, ws, &request_id, "resumed", &detail.to_string(), now_ms).await?;
+                }
+                tx.commit().await?;
+                Ok(Some(ClaimedRequest { request, subject, phase }))
+            }
+
+            async fn renew_subject_request_lease(
+                &self,
+                workspace_id: WorkspaceId,
+                request_id: &str,
+                owner: &str,
+                until_ms: i64,
+            ) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    "UPDATE dsr_requests SET lease_until_ms = $4 WHERE workspace_id = $1 AND request_id = $2 \
+                     AND lease_owner = $3 AND status = 'in_progress'",
+                )
+                .bind(workspace_id.0)
+                .bind(request_id)
+                .bind(owner)
+                .bind(until_ms)
+                .execute(self.writer())
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn audit_subject_request(
+                &self,
+                workspace_id: WorkspaceId,
+                request_id: &str,
+                step: &str,
+                detail: &str,
+                now_ms: i64,
+            ) -> StoreResult<()> {
+                let mut conn = self.writer().acquire().await?;
+                audit_in(&mut conn, workspace_id.0, request_id, step, detail, now_ms).await
+            }
+
+            async fn erase_subject(
+                &self,
+                workspace_id: WorkspaceId,
+                request_id: &str,
+                owner: &str,
+                hasher: TraceHasher<'_>,
+                now_ms: i64,
+            ) -> StoreResult<ErasureReport> {
+                let ws = workspace_id.0;
+                let mut tx = self.writer().begin().await?;
+                let subject = held_subject(&mut tx, ws, request_id, owner).await?;
+                let suppress: i64 =
+                    sqlx::query_scalar("SELECT suppress FROM dsr_requests WHERE workspace_id = $1 AND request_id = $2")
+                        .bind(ws)
+                        .bind(request_id)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                let profiles = match &subject {
+                    Some(subject) => subject_profiles(&mut tx, ws, subject).await?,
+                    None => Vec::new(),
+                };
+                let mut report = ErasureReport::default();
+                let mut traces: Vec<String> = Vec::new();
+                if let Some(Subject::Identities(identities)) = &subject {
+                    traces.extend(identities.iter().map(|i| hasher(Trace::Identity(i))));
+                }
+                for mpid in &profiles {
+                    let m = mpid.0;
+                    traces.push(hasher(Trace::Mpid(*mpid)));
+                    let held: Vec<(String, String)> = sqlx::query_as(
+                        "SELECT identity_type, value FROM profile_identities WHERE workspace_id = $1 AND mpid = $2",
+                    )
+                    .bind(ws)
+                    .bind(m)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    for (kind, value) in &held {
+                        if let Ok(kind) = IdentityType::parse(kind) {
+                            traces.push(hasher(Trace::Identity(&Identity::new(kind, value.clone()))));
+                        }
+                    }
+                    let events: i64 = sqlx::query_scalar(
+                        "SELECT CAST(COALESCE(SUM(event_count), 0) AS BIGINT) FROM batches \
+                         WHERE workspace_id = $1 AND mpid = $2",
+                    )
+                    .bind(ws)
+                    .bind(m)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    report.events += events as u64;
+                    let delete = |table: &'static str| format!("DELETE FROM {table} WHERE workspace_id = $1 AND mpid = $2");
+                    report.batches += sqlx::query(&delete("batches")).bind(ws).bind(m).execute(&mut *tx).await?.rows_affected();
+                    report.identities +=
+                        sqlx::query(&delete("profile_identities")).bind(ws).bind(m).execute(&mut *tx).await?.rows_affected();
+                    report.attributes +=
+                        sqlx::query(&delete("profile_attributes")).bind(ws).bind(m).execute(&mut *tx).await?.rows_affected();
+                    report.consent +=
+                        sqlx::query(&delete("profile_consent")).bind(ws).bind(m).execute(&mut *tx).await?.rows_affected();
+                    report.profiles += sqlx::query(&delete("profiles")).bind(ws).bind(m).execute(&mut *tx).await?.rows_affected();
+                    // Exports made for this profile by earlier requests go too; their results now answer 410.
+                    let exported: Vec<String> = sqlx::query_scalar(
+                        "SELECT request_id FROM dsr_request_profiles WHERE workspace_id = $1 AND mpid = $2",
+                    )
+                    .bind(ws)
+                    .bind(m)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    for other in &exported {
+                        report.export_chunks += sqlx::query(
+                            "DELETE FROM dsr_export_chunks WHERE workspace_id = $1 AND request_id = $2",
+                        )
+                        .bind(ws)
+                        .bind(other)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                        sqlx::query(
+                            "UPDATE dsr_requests SET export_expires_ms = $3 WHERE workspace_id = $1 AND request_id = $2 \
+                             AND export_expires_ms IS NOT NULL AND export_expires_ms > $3",
+                        )
+                        .bind(ws)
+                        .bind(other)
+                        .bind(now_ms)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    sqlx::query(&delete("dsr_request_profiles")).bind(ws).bind(m).execute(&mut *tx).await?;
+                }
+                if suppress != 0 {
+                    traces.sort();
+                    traces.dedup();
+                    for key in &traces {
+                        report.suppressed_identities += sqlx::query(
+                            "INSERT INTO dsr_suppressions (workspace_id, key, created_at_ms) VALUES ($1, $2, $3) \
+                             ON CONFLICT (workspace_id, key) DO NOTHING",
+                        )
+                        .bind(ws)
+                        .bind(key)
+                        .bind(now_ms)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                    }
+                }
+                sqlx::query(
+                    "UPDATE dsr_requests SET subject_json = NULL, phase = $3, matched_profiles = $4, updated_at_ms = $5 \
+                     WHERE workspace_id = $1 AND request_id = $2",
+                )
+                .bind(ws)
+                .bind(request_id)
+                .bind(Phase::Erased.as_str())
+                .bind(profiles.len() as i64)
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await?;
+                let resolved = serde_json::json!({ "profiles": profiles.len() });
+                audit_in(&mut tx, ws, request_id, "identities_resolved", &resolved.to_string(), now_ms).await?;
+                let erased = serde_json::json!({
+                    "profiles": report.profiles, "identities": report.identities, "attributes": report.attributes,
+                    "consent": report.consent, "batches": report.batches, "events": report.events,
+                    "export_chunks": report.export_chunks, "suppressed_identities": report.suppressed_identities,
+                });
+                audit_in(&mut tx, ws, request_id, "erased", &erased.to_string(), now_ms).await?;
+                tx.commit().await?;
+                Ok(report)
+            }
+
+            async fn purge_deleted_data(&self) -> StoreResult<()> {
+                if $backend != "sqlite" {
+                    // PostgreSQL reclaims dead rows with (auto)vacuum; see ARCHITECTURE.md.
+                    return Ok(());
+                }
+                // Deleted rows were zeroed in place (secure_delete), but older
+                // versions of their pages may sit in the WAL. A TRUNCATE
+                // checkpoint copies the WAL back and empties it; it must wait
+                // for readers of older snapshots, so try for a while.
+                let mut conn = self.writer().acquire().await?;
+                for _ in 0..200 {
+                    let row = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").fetch_one(&mut *conn).await?;
+                    if row.try_get::<i64, _>(0)? == 0 {
+                        return Ok(());
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+                }
+                Err(StoreError::Busy("the WAL could not be checkpointed: readers held it for 5 s".into()))
+            }
+
+            async fn begin_export(
+                &self,
+                workspace_id: WorkspaceId,
+                request_id: &str,
+                owner: &str,
+                now_ms: i64,
+            ) -> StoreResult<Vec<Mpid>> {
+                let ws = workspace_id.0;
+                let mut tx = self.writer().begin().await?;
+                let subject = held_subject(&mut tx, ws, request_id, owner).await?;
+                let profiles = match &subject {
+                    Some(subject) => subject_profiles(&mut tx, ws, subject).await?,
+                    None => Vec::new(),
+                };
+                for table in ["dsr_export_chunks", "dsr_request_profiles"] {
+                    sqlx::query(&format!("DELETE FROM {table} WHERE workspace_id = $1 AND request_id = $2"))
+                        .bind(ws)
+                        .bind(request_id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                for mpid in &profiles {
+                    sqlx::query("INSERT INTO dsr_request_profiles (workspace_id, request_id, mpid) VALUES ($1, $2, $3)")
+                        .bind(ws)
+                        .bind(request_id)
+                        .bind(mpid.0)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                let resolved = serde_json::json!({ "profiles": profiles.len() });
+                audit_in(&mut tx, ws, request_id, "identities_resolved", &resolved.to_string(), now_ms).await?;
+                tx.commit().await?;
+                Ok(profiles)
+            }
+
+            async fn batch_page(
+                &self,
+                workspace_id: WorkspaceId,
+                mpid: Mpid,
+                after_id: i64,
+                limit: i64,
+            ) -> StoreResult<Vec<(i64, String)>> {
+                Ok(sqlx::query_as(
+                    "SELECT id, body FROM batches WHERE workspace_id = $1 AND mpid = $2 AND id > $3 ORDER BY id LIMIT $4",
+                )
+                .bind(workspace_id.0)
+                .bind(mpid.0)
+                .bind(after_id)
+                .bind(limit)
+                .fetch_all(self.reader())
+                .await?)
+            }
+
+            async fn put_export_chunk(
+                &self,
+                workspace_id: WorkspaceId,
+                request_id: &str,
+                seq: i64,
+                data: &[u8],
+            ) -> StoreResult<()> {
+                sqlx::query("INSERT INTO dsr_export_chunks (workspace_id, request_id, seq, data) VALUES ($1, $2, $3, $4)")
+                    .bind(workspace_id.0)
+                    .bind(request_id)
+                    .bind(seq)
+                    .bind(data)
+                    .execute(self.writer())
+                    .await?;
+                Ok(())
+            }
+
+            async fn export_chunk(
+                &self,
+                workspace_id: WorkspaceId,
+                request_id: &str,
+                seq: i64,
+            ) -> StoreResult<Option<Vec<u8>>> {
+                Ok(sqlx::query_scalar(
+                    "SELECT data FROM dsr_export_chunks WHERE workspace_id = $1 AND request_id = $2 AND seq = $3",
+                )
+                .bind(workspace_id.0)
+                .bind(request_id)
+                .bind(seq)
+                .fetch_optional(self.reader())
+                .await?)
+            }
+
+            async fn complete_subject_request(
+                &self,
+                workspace_id: WorkspaceId,
+                request_id: &str,
+                owner: &str,
+                matched_profiles: i64,
+                export: Option<ExportDone>,
+                now_ms: i64,
+            ) -> StoreResult<bool> {
+                let ws = workspace_id.0;
+                let mut tx = self.writer().begin().await?;
+                sqlx::query(
+                    "UPDATE dsr_requests SET matched_profiles = $4, export_bytes = $5, export_expires_ms = $6 \
+                     WHERE workspace_id = $1 AND request_id = $2 AND lease_owner = $3",
+                )
+                .bind(ws)
+                .bind(request_id)
+                .bind(owner)
+                .bind(matched_profiles)
+                .bind(export.map(|e| e.export_bytes))
+                .bind(export.map(|e| e.expires_at_ms))
+                .execute(&mut *tx)
+                .await?;
+                if let Some(export) = export {
+                    let detail = serde_json::json!({ "profiles": matched_profiles, "bytes": export.export_bytes });
+                    audit_in(&mut tx, ws, request_id, "exported", &detail.to_string(), now_ms).await?;
+                }
+                let done = finish_held(&mut tx, ws, request_id, owner, RequestStatus::Completed, None, now_ms).await?;
+                tx.commit().await?;
+                Ok(done.is_some())
+            }
+
+            async fn retry_subject_request(
+                &self,
+                workspace_id: WorkspaceId,
+                request_id: &str,
+                owner: &str,
+                error: &str,
+                next_run_ms: i64,
+                now_ms: i64,
+            ) -> StoreResult<bool> {
+                let mut tx = self.writer().begin().await?;
+                let done = sqlx::query(
+                    "UPDATE dsr_requests SET last_error = $4, next_run_ms = $5, lease_owner = NULL, \
+                     lease_until_ms = NULL, updated_at_ms = $6 \
+                     WHERE workspace_id = $1 AND request_id = $2 AND lease_owner = $3 AND status = 'in_progress'",
+                )
+                .bind(workspace_id.0)
+                .bind(request_id)
+                .bind(owner)
+                .bind(error)
+                .bind(next_run_ms)
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await?;
+                if done.rows_affected() == 0 {
+                    return Ok(false);
+                }
+                let detail = serde_json::json!({ "error": error, "next_attempt_ms": next_run_ms });
+                audit_in(&mut tx, workspace_id.0, request_id, "attempt_failed", &detail.to_string(), now_ms).await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn fail_subject_request(
+                &self,
+                workspace_id: WorkspaceId,
+                request_id: &str,
+                owner: &str,
+                reason: &str,
+                now_ms: i64,
+            ) -> StoreResult<bool> {
+                let mut tx = self.writer().begin().await?;
+                let done =
+                    finish_held(&mut tx, workspace_id.0, request_id, owner, RequestStatus::Failed, Some(reason), now_ms)
+                        .await?;
+                tx.commit().await?;
+                Ok(done.is_some())
+            }
+
+            async fn expire_exports(&self, now_ms: i64) -> StoreResult<u64> {
+                let done = sqlx::query(
+                    "DELETE FROM dsr_export_chunks WHERE (workspace_id, request_id) IN \
+                     (SELECT workspace_id, request_id FROM dsr_requests \
+                      WHERE export_expires_ms IS NOT NULL AND export_expires_ms <= $1)",
+                )
+                .bind(now_ms)
+                .execute(self.writer())
+                .await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn claim_callbacks(
+                &self,
+                now_ms: i64,
+                lease_ms: i64,
+                limit: i64,
+            ) -> StoreResult<Vec<CallbackDelivery>> {
+                let due = "done_at_ms IS NULL AND next_attempt_ms <= $1 AND (lease_until_ms IS NULL OR lease_until_ms <= $1)";
+                let mut tx = self.writer().begin().await?;
+                let ids: Vec<i64> =
+                    sqlx::query_scalar(&format!("SELECT id FROM dsr_callbacks WHERE {due} ORDER BY next_attempt_ms LIMIT $2"))
+                        .bind(now_ms)
+                        .bind(limit)
+                        .fetch_all(&mut *tx)
+                        .await?;
+                let mut claimed = Vec::with_capacity(ids.len());
+                for id in ids {
+                    let row = sqlx::query(&format!(
+                        "UPDATE dsr_callbacks SET lease_until_ms = $3, attempts = attempts + 1 WHERE id = $2 AND {due} \
+                         RETURNING id, workspace_id, request_id, url, status, attempts, created_at_ms"
+                    ))
+                    .bind(now_ms)
+                    .bind(id)
+                    .bind(now_ms.saturating_add(lease_ms))
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    let Some(row) = row else { continue };
+                    let status: String = row.try_get("status")?;
+                    claimed.push(CallbackDelivery {
+                        id: row.try_get("id")?,
+                        workspace_id: WorkspaceId(row.try_get("workspace_id")?),
+                        request_id: row.try_get("request_id")?,
+                        url: row.try_get("url")?,
+                        status: RequestStatus::parse(&status).unwrap_or(RequestStatus::Pending),
+                        attempts: row.try_get("attempts")?,
+                        created_at_ms: row.try_get("created_at_ms")?,
+                    });
+                }
+                tx.commit().await?;
+                Ok(claimed)
+            }
+
+            async fn finish_callback(
+                &self,
+                delivery: &CallbackDelivery,
+                result: &CallbackResult,
+                now_ms: i64,
+            ) -> StoreResult<()> {
+                let mut tx = self.writer().begin().await?;
+                let (done_at, next_attempt) = match result {
+                    CallbackResult::Retry { next_attempt_ms, .. } => (None, *next_attempt_ms),
+                    _ => (Some(now_ms), now_ms),
+                };
+                sqlx::query(
+                    "UPDATE dsr_callbacks SET done_at_ms = $2, next_attempt_ms = $3, lease_until_ms = NULL WHERE id = $1",
+                )
+                .bind(delivery.id)
+                .bind(done_at)
+                .bind(next_attempt)
+                .execute(&mut *tx)
+                .await?;
+                let (step, detail) = match result {
+                    CallbackResult::Delivered { http_status } => {
+                        ("callback_answered", serde_json::json!({ "status": delivery.status.wire_name(), "http_status": http_status, "attempt": delivery.attempts }))
+                    }
+                    CallbackResult::Retry { error, .. } => {
+                        ("callback_attempted", serde_json::json!({ "status": delivery.status.wire_name(), "error": error, "attempt": delivery.attempts }))
+                    }
+                    CallbackResult::GaveUp { error } => {
+                        ("callback_abandoned", serde_json::json!({ "status": delivery.status.wire_name(), "error": error, "attempt": delivery.attempts }))
+                    }
+                };
+                audit_in(&mut tx, delivery.workspace_id.0, &delivery.request_id, step, &detail.to_string(), now_ms).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn suppressed(&self, workspace_id: WorkspaceId, keys: &[String]) -> StoreResult<bool> {
+                if keys.is_empty() {
+                    return Ok(false);
+                }
+                let mut conn = self.reader().acquire().await?;
+                Ok(!suppressed_in(&mut conn, &[(workspace_id.0, keys)]).await?.is_empty())
+            }
+
+            async fn processor_identity(&self) -> StoreResult<Option<(String, String)>> {
+                Ok(sqlx::query_as("SELECT key_sealed, certificate_pem FROM processor_identity WHERE id = 1")
+                    .fetch_optional(self.reader())
+                    .await?)
+            }
+
+            async fn save_processor_identity(
+                &self,
+                key_sealed: &str,
+                certificate_pem: &str,
+                now_ms: i64,
+            ) -> StoreResult<(String, String)> {
+                let mut tx = self.writer().begin().await?;
+                sqlx::query(
+                    "INSERT INTO processor_identity (id, key_sealed, certificate_pem, created_at_ms) VALUES (1, $1, $2, $3) \
+                     ON CONFLICT (id) DO NOTHING",
+                )
+                .bind(key_sealed)
+                .bind(certificate_pem)
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await?;
+                let kept = sqlx::query_as("SELECT key_sealed, certificate_pem FROM processor_identity WHERE id = 1")
+                    .fetch_one(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(kept)
+            }
+        }
+
+        /// Which of the keys (per workspace) are suppressed.
+        async fn suppressed_in(conn: &mut DbConn, keys: &[(i64, &[String])]) -> StoreResult<HashSet<(i64, String)>> {
+            let wanted: Vec<(i64, &String)> = keys.iter().flat_map(|(ws, keys)| keys.iter().map(move |k| (*ws, k))).collect();
+            let mut found = HashSet::new();
+            for chunk in crate::group_ingest::statement_chunks(&wanted) {
+                let sql = format!(
+                    "SELECT s.workspace_id, s.key FROM (SELECT column1 AS ws, column2 AS k FROM (VALUES {}) AS r) AS v \
+                     JOIN dsr_suppressions s ON s.workspace_id = v.ws AND s.key = v.k",
+                    crate::group_ingest::placeholders(chunk.len(), 2, NUMBERED_PLACEHOLDERS)
+                );
+                let mut query = sqlx::query(&sql);
+                for (ws, key) in chunk {
+                    query = query.bind(*ws).bind(*key);
+                }
+                for row in query.fetch_all(&mut *conn).await? {
+                    found.insert((row.try_get(0)?, row.try_get(1)?));
+                }
+            }
+            Ok(found)
+        }
+    };
+}
+
+pub(crate) use impl_dsr_store;
