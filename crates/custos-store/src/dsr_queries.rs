@@ -367,33 +367,41 @@ macro_rules! impl_dsr_store {
                 lease_ms: i64,
             ) -> StoreResult<Option<ClaimedRequest>> {
                 let mut tx = self.writer().begin().await?;
-                let candidate = sqlx::query(&format!(
-                    "SELECT workspace_id, request_id, status FROM dsr_requests WHERE {DUE} ORDER BY next_run_ms LIMIT 1"
-                ))
-                .bind(now_ms)
-                .fetch_optional(&mut *tx)
-                .await?;
-                let Some(candidate) = candidate else { return Ok(None) };
-                let ws: i64 = candidate.try_get(0)?;
-                let request_id: String = candidate.try_get(1)?;
-                let was: String = candidate.try_get(2)?;
-                // The due conditions again: on PostgreSQL another node may have claimed it meanwhile.
-                let sql = format!(
-                    "UPDATE dsr_requests SET status = 'in_progress', lease_owner = $4, lease_until_ms = $5, \
-                     attempts = attempts + 1, updated_at_ms = $1 \
-                     WHERE workspace_id = $2 AND request_id = $3 AND {DUE} \
-                     RETURNING {REQUEST_COLUMNS}, subject_json, phase"
-                );
-                let Some(row) = sqlx::query(&sql)
+                // On PostgreSQL another node may claim the candidate between
+                // the two statements: the UPDATE repeats the due conditions,
+                // and a candidate lost that way is followed by the next one.
+                let mut attempts = 0;
+                let (ws, request_id, was, row) = loop {
+                    attempts += 1;
+                    let candidate = sqlx::query(&format!(
+                        "SELECT workspace_id, request_id, status FROM dsr_requests WHERE {DUE} ORDER BY next_run_ms LIMIT 1"
+                    ))
                     .bind(now_ms)
-                    .bind(ws)
-                    .bind(&request_id)
-                    .bind(owner)
-                    .bind(now_ms.saturating_add(lease_ms))
                     .fetch_optional(&mut *tx)
-                    .await?
-                else {
-                    return Ok(None);
+                    .await?;
+                    let Some(candidate) = candidate else { return Ok(None) };
+                    let ws: i64 = candidate.try_get(0)?;
+                    let request_id: String = candidate.try_get(1)?;
+                    let was: String = candidate.try_get(2)?;
+                    let sql = format!(
+                        "UPDATE dsr_requests SET status = 'in_progress', lease_owner = $4, lease_until_ms = $5, \
+                         attempts = attempts + 1, updated_at_ms = $1 \
+                         WHERE workspace_id = $2 AND request_id = $3 AND {DUE} \
+                         RETURNING {REQUEST_COLUMNS}, subject_json, phase"
+                    );
+                    let claimed = sqlx::query(&sql)
+                        .bind(now_ms)
+                        .bind(ws)
+                        .bind(&request_id)
+                        .bind(owner)
+                        .bind(now_ms.saturating_add(lease_ms))
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    match claimed {
+                        Some(row) => break (ws, request_id, was, row),
+                        None if attempts < 8 => continue,
+                        None => return Ok(None),
+                    }
                 };
                 let request = request_from_row(&row)?;
                 let subject = row.try_get::<Option<String>, _>("subject_json")?.as_deref().and_then(decode_subject);

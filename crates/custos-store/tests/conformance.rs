@@ -706,3 +706,59 @@ mod subject_requests {
         }
     }
 }
+
+mod subject_request_queue {
+    use custos_core::dsr::{Regulation, RequestType, Schedule, Subject};
+    use custos_core::identity::{Identity, IdentityType};
+    use custos_store::*;
+
+    use super::{backends, new_org, Backend};
+
+    /// Workers of several nodes (tasks here, on one store) never hold the same request.
+    #[tokio::test]
+    async fn concurrent_workers_each_request_is_claimed_once() {
+        for Backend { store, .. } in backends().await {
+            let ws = new_org(&*store, "a").await.workspace_id;
+            for n in 0..24 {
+                let id = format!("req-{n}");
+                let new = NewSubjectRequest {
+                    workspace_id: ws,
+                    request_id: id.clone(),
+                    regulation: Regulation::Ccpa,
+                    request_type: RequestType::Access,
+                    subject: Subject::Identities(vec![Identity::new(IdentityType::Email, format!("{n}@x.com"))]),
+                    subject_keys: vec![],
+                    overlap_key: id,
+                    group_id: None,
+                    api_version: "3.0".into(),
+                    submitted_at_ms: 0,
+                    received_at_ms: 0,
+                    schedule: Schedule { process_after_ms: 0, expected_completion_ms: 0 },
+                    suppress: false,
+                    callback_urls: vec![],
+                };
+                store.create_subject_request(&new).await.unwrap();
+            }
+            let workers: Vec<_> = (0..4)
+                .map(|w| {
+                    let store = store.clone();
+                    tokio::spawn(async move {
+                        let mut claimed = Vec::new();
+                        while let Some(job) = store.claim_subject_request(&format!("w{w}"), 10, 60_000).await.unwrap() {
+                            claimed.push(job.request.request_id);
+                        }
+                        claimed
+                    })
+                })
+                .collect();
+            let mut all = Vec::new();
+            for worker in workers {
+                all.extend(worker.await.unwrap());
+            }
+            all.sort();
+            let before = all.len();
+            all.dedup();
+            assert_eq!((before, all.len()), (24, 24), "{}: each request claimed exactly once", store.backend());
+        }
+    }
+}

@@ -572,3 +572,42 @@ fn rand_u128() -> u128 {
     (u128::from(hasher.finish()) << 64)
         | u128::from(std::collections::hash_map::RandomState::new().build_hasher().finish())
 }
+
+#[test]
+fn serve_takes_settings_from_a_config_file_below_flags_and_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data").to_str().unwrap().to_owned();
+    run_ok(custos().args(["init", "--json", "--data-dir", &data]));
+    let config = dir.path().join("custos.toml");
+    std::fs::write(
+        &config,
+        "public-url = \"https://file.example\"\nerasure_waiting_period = \"1h\"\nallow-callback-network = [\"10.0.0.0/8\"]\n",
+    )
+    .unwrap();
+    let certificate_url = |server: &Server| -> String {
+        let (status, text) = raw_http::request("GET", &format!("{}/v3/discovery", server.base), &[], "");
+        assert_eq!(status, 200, "{text}");
+        serde_json::from_str::<Value>(&text).unwrap()["processor_certificate"].as_str().unwrap().to_owned()
+    };
+    let from_file = Server::start({
+        let mut c = custos();
+        c.args(["serve", "--data-dir", &data, "--config", config.to_str().unwrap()]);
+        c
+    });
+    assert_eq!(certificate_url(&from_file), "https://file.example/v3/certificate.pem");
+    drop(from_file);
+
+    let from_env = Server::start({
+        let mut c = custos();
+        c.args(["serve", "--data-dir", &data, "--config", config.to_str().unwrap()]);
+        c.env("CUSTOS_PUBLIC_URL", "https://env.example");
+        c
+    });
+    assert_eq!(certificate_url(&from_env), "https://env.example/v3/certificate.pem");
+    drop(from_env);
+
+    std::fs::write(&config, "erasure-waiting-priod = \"1h\"\n").unwrap();
+    let output = custos().args(["serve", "--data-dir", &data, "--config", config.to_str().unwrap()]).output().unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("unknown setting `erasure-waiting-priod`"));
+}
