@@ -264,6 +264,10 @@ macro_rules! impl_dsr_store {
                     "callback_urls": new.callback_urls.len(),
                 });
                 audit_in(&mut tx, ws, &new.request_id, "received", &detail.to_string(), new.received_at_ms).await?;
+                if new.schedule.process_after_ms > new.received_at_ms {
+                    let until = serde_json::json!({ "until_ms": new.schedule.process_after_ms });
+                    audit_in(&mut tx, ws, &new.request_id, "waiting", &until.to_string(), new.received_at_ms).await?;
+                }
                 queue_callbacks(&mut tx, &request, RequestStatus::Pending, new.received_at_ms).await?;
                 tx.commit().await?;
                 Ok(CreateOutcome::Created(Box::new(request)))

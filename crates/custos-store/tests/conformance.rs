@@ -548,6 +548,7 @@ mod subject_requests {
             let ws = new_org(&*store, "a").await.workspace_id;
             let mut new = request(ws, "r1", RequestType::Access, by_email("a@x.com"), false);
             new.schedule.process_after_ms = 50;
+            new.received_at_ms = 50;
             store.create_subject_request(&new).await.unwrap();
             assert!(store.claim_subject_request("a", 40, 100).await.unwrap().is_none(), "not due yet");
             let held = store.claim_subject_request("a", 60, 100).await.unwrap().unwrap();

@@ -107,7 +107,14 @@ pub(crate) fn millis(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
-/// Starts the worker and the callback sender; they stop when `stop` turns true.
+/// Loads or creates the processor's key, then starts the worker and the
+/// callback sender; they stop when `stop` turns true.
 pub(crate) fn start(state: &AppState, stop: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
+    let signing = state.clone();
+    tokio::spawn(async move {
+        if let Err(error) = signing.dsr.signer(&*signing.store).await {
+            tracing::error!(%error, "the processor's signing key is unavailable; DSR responses will fail");
+        }
+    });
     vec![tokio::spawn(worker::run(state.clone(), stop.clone())), tokio::spawn(callbacks::run(state.clone(), stop))]
 }

@@ -5,6 +5,7 @@ use std::time::Duration;
 use custos_core::dsr::{RequestType, Trace};
 use custos_store::{ClaimedRequest, Phase};
 use tokio::sync::watch;
+use tracing::Instrument;
 
 use super::{export, millis, now_ms};
 use crate::state::AppState;
@@ -29,8 +30,15 @@ pub(super) async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
         }
         match state.store.claim_subject_request(&owner, now_ms(), millis(dsr.config.lease)).await {
             Ok(Some(job)) => {
+                let request = &job.request;
+                let span = tracing::info_span!(
+                    "dsr",
+                    request_id = %request.request_id,
+                    workspace_id = request.workspace_id.0,
+                    kind = request.request_type.as_str()
+                );
                 dsr.callbacks.notify_one();
-                process(&state, &owner, job).await;
+                process(&state, &owner, job).instrument(span).await;
                 dsr.callbacks.notify_one();
                 continue;
             }
@@ -51,8 +59,6 @@ async fn process(state: &AppState, owner: &str, job: ClaimedRequest) {
     let request = &job.request;
     let (ws, id) = (request.workspace_id, request.request_id.as_str());
     let policy = state.dsr.config.processing_retry;
-    let span = tracing::info_span!("dsr", request_id = id, workspace_id = ws.0, kind = request.request_type.as_str());
-    let _enter = span.enter();
     if request.attempts > i64::from(policy.max_attempts) {
         let reason = format!(
             "gave up after {} attempts; last error: {}",

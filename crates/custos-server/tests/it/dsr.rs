@@ -243,6 +243,8 @@ async fn a_pending_erasure_can_be_cancelled_during_its_waiting_period() {
         let again = app.workspace_auth(app.http.delete(app.url(&format!("/v3/requests/{id}")))).send().await.unwrap();
         assert_eq!(again.status(), 409);
         assert_eq!(app.search("keep@example.com").await, 200, "nothing was erased");
+        let steps = audit_steps(&app, &id).await;
+        assert_eq!(steps, ["received", "waiting", "cancelled"]);
     }
     // Once processing has run, a cancel is refused.
     for app in apps(dsr_config()).await {
