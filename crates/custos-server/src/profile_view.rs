@@ -9,6 +9,9 @@ use serde_json::{json, Map, Value};
 pub(crate) const FIELDS: [&str; 5] =
     ["device_identities", "user_identities", "user_attributes", "audience_memberships", "attribution"];
 
+/// The consent state, which every answer holds.
+pub(crate) const CONSENT_FIELD: &str = "consent_state";
+
 /// The Profile API's names of device identity types, where they differ.
 fn profile_api_name(kind: IdentityType) -> &'static str {
     match kind {
@@ -65,6 +68,6 @@ pub(crate) fn render(profile: &Profile, fields: &[&str]) -> Value {
         let state: Value = serde_json::from_str(&record.state_json).unwrap_or(Value::Object(Map::new()));
         consent[record.regulation.as_str()][record.purpose.as_str()] = state;
     }
-    body["consent_state"] = consent;
+    body[CONSENT_FIELD] = consent;
     body
 }

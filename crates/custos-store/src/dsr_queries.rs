@@ -784,7 +784,11 @@ macro_rules! impl_dsr_store {
                 lease_ms: i64,
                 limit: i64,
             ) -> StoreResult<Vec<CallbackDelivery>> {
-                let due = "done_at_ms IS NULL AND next_attempt_ms <= $1 AND (lease_until_ms IS NULL OR lease_until_ms <= $1)";
+                // Due, not leased, and the oldest still owed to its URL for its request.
+                let due = "done_at_ms IS NULL AND next_attempt_ms <= $1 AND (lease_until_ms IS NULL OR lease_until_ms <= $1) \
+                     AND NOT EXISTS (SELECT 1 FROM dsr_callbacks earlier WHERE earlier.workspace_id = dsr_callbacks.workspace_id \
+                     AND earlier.request_id = dsr_callbacks.request_id AND earlier.url = dsr_callbacks.url \
+                     AND earlier.done_at_ms IS NULL AND earlier.id < dsr_callbacks.id)";
                 let mut tx = self.writer().begin().await?;
                 let ids: Vec<i64> =
                     sqlx::query_scalar(&format!("SELECT id FROM dsr_callbacks WHERE {due} ORDER BY next_attempt_ms LIMIT $2"))

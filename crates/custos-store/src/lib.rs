@@ -326,7 +326,8 @@ pub trait DsrStore: Send + Sync {
     async fn expire_exports(&self, now_ms: i64) -> StoreResult<u64>;
 
     // Callbacks.
-    /// Takes up to `limit` due callbacks for `lease_ms`.
+    /// Takes up to `limit` due callbacks for `lease_ms`: for each request and
+    /// URL only the oldest one owed, so statuses arrive in order.
     async fn claim_callbacks(&self, now_ms: i64, lease_ms: i64, limit: i64) -> StoreResult<Vec<CallbackDelivery>>;
     async fn finish_callback(
         &self,

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::auth::{OrgAccount, ProfileScope};
 use crate::error::ApiError;
-use crate::profile_view::{self, FIELDS};
+use crate::profile_view::{self, CONSENT_FIELD, FIELDS};
 use crate::state::AppState;
 
 pub(super) fn router() -> Router<AppState> {
@@ -41,8 +41,13 @@ async fn get_profile(
         Some(list) => list.split(',').map(str::trim).filter(|f| !f.is_empty()).collect(),
         None => FIELDS.to_vec(),
     };
+    // The consent state is always in the answer; asking for it is allowed.
+    let fields: Vec<&str> = fields.into_iter().filter(|f| *f != CONSENT_FIELD).collect();
     if let Some(unknown) = fields.iter().find(|f| !FIELDS.contains(f)) {
-        return Err(ApiError::invalid(format!("fields: unknown field `{unknown}`; allowed: {}", FIELDS.join(", "))));
+        return Err(ApiError::invalid(format!(
+            "fields: unknown field `{unknown}`; allowed: {}, {CONSENT_FIELD}",
+            FIELDS.join(", ")
+        )));
     }
     let body = profile_view::render(&profile, &fields);
     Ok(Json(body))

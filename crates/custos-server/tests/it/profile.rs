@@ -59,6 +59,10 @@ async fn a_profile_reads_back_identities_attributes_opt_out_and_consent() {
         assert!(narrow.get("user_identities").is_none());
         let (status, _) = app.get(&app.profile_url(&mpid, "shoe_size"), &token).await;
         assert_eq!(status, 400);
+        let (status, consent_only) = app.get(&app.profile_url(&mpid, "consent_state"), &token).await;
+        assert_eq!(status, 200);
+        assert_eq!(consent_only["consent_state"]["ccpa"]["data_sale_opt_out"]["consented"], true);
+        assert!(consent_only.get("user_attributes").is_none());
     }
 }
 
