@@ -50,6 +50,9 @@ pub(crate) enum Command {
     /// Inspect data subject requests and their audit trails (safe while serving).
     #[command(subcommand)]
     Dsr(DsrCommand),
+    /// The Request Manager: connect platforms, and run access, deletion and opt-out requests to completion.
+    #[command(subcommand)]
+    Rm(crate::rm::RmCommand),
 }
 
 /// Where the data lives: an embedded SQLite directory or a database URL.

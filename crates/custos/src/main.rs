@@ -4,6 +4,7 @@
 mod cli;
 mod config_file;
 mod output;
+mod rm;
 
 use std::net::SocketAddr;
 
@@ -91,6 +92,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let audit = store.subject_request_audit(request.workspace_id, &id).await?;
             output::print_subject_request(&request, &audit, json);
         }
+        Command::Rm(command) => rm::run(command).await?,
     }
     Ok(())
 }

@@ -1,0 +1,46 @@
+//! Reading JSON bodies into drafts, naming the field of anything malformed.
+
+use serde_json::{Map, Value};
+
+use crate::domain::FieldError;
+use crate::error::RmError;
+
+pub(crate) fn object(body: &[u8]) -> Result<Map<String, Value>, RmError> {
+    match serde_json::from_slice(body) {
+        Ok(Value::Object(object)) => Ok(object),
+        Ok(_) => Err(RmError::invalid("body", "must be a JSON object")),
+        Err(error) => Err(RmError::invalid("body", format!("is not valid JSON: {error}"))),
+    }
+}
+
+/// A text field: absent or null is `None`, anything but a string is a problem.
+pub(crate) fn text(
+    object: &Map<String, Value>,
+    name: &str,
+    path: &str,
+    problems: &mut Vec<FieldError>,
+) -> Option<String> {
+    match object.get(name) {
+        None | Some(Value::Null) => None,
+        Some(Value::String(text)) => Some(text.clone()),
+        Some(_) => {
+            problems.push(FieldError::new(path, "must be a string"));
+            None
+        }
+    }
+}
+
+/// Reports every field not in `known`, so that a misspelt field is not silently ignored.
+pub(crate) fn no_unknown_fields(
+    object: &Map<String, Value>,
+    known: &[&str],
+    prefix: &str,
+    problems: &mut Vec<FieldError>,
+) {
+    for name in object.keys().filter(|name| !known.contains(&name.as_str())) {
+        problems.push(FieldError::new(
+            format!("{prefix}{name}"),
+            format!("is not a known field; expected one of {}", known.join(", ")),
+        ));
+    }
+}
