@@ -11,7 +11,7 @@ use serde_json::Value;
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipWriter};
 
-use super::worker::JobError;
+use super::worker::{JobError, LEASE_LOST};
 use super::{millis, now_ms};
 use crate::profile_view;
 use crate::state::AppState;
@@ -70,8 +70,10 @@ pub(super) async fn run(state: &AppState, owner: &str, request: &SubjectRequest)
     let store = &state.store;
     let profiles = store.begin_export(ws, id, owner, now_ms()).await?;
     if profiles.is_empty() {
-        store.complete_subject_request(ws, id, owner, 0, None, now_ms()).await?;
-        return Ok(());
+        return match store.complete_subject_request(ws, id, owner, 0, None, now_ms()).await? {
+            true => Ok(()),
+            false => Err(LEASE_LOST.into()),
+        };
     }
     let pending = Pending::default();
     let mut chunks = Chunks { state, request, pending: pending.clone(), next_seq: 0, bytes: 0 };
@@ -114,6 +116,8 @@ pub(super) async fn run(state: &AppState, owner: &str, request: &SubjectRequest)
     tracing::info!(profiles = profiles.len(), batches, bytes = chunks.bytes, "access export written");
     let now = now_ms();
     let export = ExportDone { export_bytes: chunks.bytes, expires_at_ms: now + millis(state.dsr.config.export_ttl) };
-    store.complete_subject_request(ws, id, owner, profiles.len() as i64, Some(export), now).await?;
+    if !store.complete_subject_request(ws, id, owner, profiles.len() as i64, Some(export), now).await? {
+        return Err(LEASE_LOST.into());
+    }
     Ok(())
 }

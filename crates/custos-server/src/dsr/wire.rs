@@ -1,7 +1,7 @@
 //! The OpenDSR v3 wire format: reading a create request's body, writing
 //! status objects.
 
-use custos_core::dsr::{self, Regulation, RequestType, Subject, MAX_IDENTITIES, MPID_IDENTITY};
+use custos_core::dsr::{self, Regulation, RequestStatus, RequestType, Subject, MAX_IDENTITIES, MPID_IDENTITY};
 use custos_core::identity::{Identity, Mpid};
 use custos_store::SubjectRequest;
 use serde_json::{json, Map, Value};
@@ -316,16 +316,12 @@ pub(crate) fn results_url(public_url: &str, request_id: &str) -> String {
 }
 
 /// The status object of GET /requests/{id} and of callbacks.
-pub(crate) fn status_object(
-    request: &SubjectRequest,
-    status: custos_core::dsr::RequestStatus,
-    public_url: &str,
-) -> Value {
-    let completed = status == custos_core::dsr::RequestStatus::Completed;
+pub(crate) fn status_object(request: &SubjectRequest, status: RequestStatus, public_url: &str) -> Value {
+    let completed = status == RequestStatus::Completed;
     let results_url =
         (completed && request.request_type.exports()).then(|| results_url(public_url, &request.request_id));
     let extensions = match (status, &request.failure_reason) {
-        (custos_core::dsr::RequestStatus::Failed, reason) => {
+        (RequestStatus::Failed, reason) => {
             json!({ CUSTOS_EXTENSION: { "status": "failed", "reason": reason } })
         }
         _ => Value::Null,

@@ -12,6 +12,8 @@ use crate::state::AppState;
 
 pub(super) type JobError = Box<dyn std::error::Error + Send + Sync>;
 
+pub(super) const LEASE_LOST: &str = "the lease was lost to another worker";
+
 /// How often expired exports are swept.
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
@@ -81,7 +83,7 @@ async fn process(state: &AppState, owner: &str, job: ClaimedRequest) {
     };
     let outcome = tokio::select! {
         outcome = carry_out(state, owner, &job) => outcome,
-        () = renew => Err("the lease was lost to another worker".into()),
+        () = renew => Err(LEASE_LOST.into()),
     };
     let Err(error) = outcome else {
         tracing::info!("data subject request completed");
@@ -121,7 +123,9 @@ async fn carry_out(state: &AppState, owner: &str, job: &ClaimedRequest) -> Resul
                 }
             };
             state.store.purge_deleted_data().await?;
-            state.store.complete_subject_request(ws, id, owner, profiles, None, now_ms()).await?;
+            if !state.store.complete_subject_request(ws, id, owner, profiles, None, now_ms()).await? {
+                return Err(LEASE_LOST.into());
+            }
         }
         RequestType::Access | RequestType::Portability => export::run(state, owner, request).await?,
     }
