@@ -315,6 +315,12 @@ macro_rules! impl_dsr_store {
                 Ok(rows.iter().map(request_from_row).collect::<Result<_, _>>()?)
             }
 
+            async fn subject_requests_by_id(&self, request_id: &str) -> StoreResult<Vec<SubjectRequest>> {
+                let sql = format!("SELECT {REQUEST_COLUMNS} FROM dsr_requests WHERE request_id = $1 ORDER BY workspace_id");
+                let rows = sqlx::query(&sql).bind(request_id).fetch_all(self.reader()).await?;
+                Ok(rows.iter().map(request_from_row).collect::<Result<_, _>>()?)
+            }
+
             async fn subject_request_audit(
                 &self,
                 workspace_id: WorkspaceId,

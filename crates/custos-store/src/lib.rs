@@ -217,6 +217,8 @@ pub trait DsrStore: Send + Sync {
         status: Option<RequestStatus>,
         limit: i64,
     ) -> StoreResult<Vec<SubjectRequest>>;
+    /// The requests of this id in any workspace (for operators' tools).
+    async fn subject_requests_by_id(&self, request_id: &str) -> StoreResult<Vec<SubjectRequest>>;
     async fn subject_request_audit(&self, workspace_id: WorkspaceId, request_id: &str) -> StoreResult<Vec<AuditEntry>>;
     /// Cancels a pending request.
     async fn cancel_subject_request(

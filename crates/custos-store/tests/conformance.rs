@@ -527,6 +527,8 @@ mod subject_requests {
             let elsewhere = request(other_ws, "r1", RequestType::Erasure, by_email("a@x.com"), false);
             assert!(matches!(store.create_subject_request(&elsewhere).await.unwrap(), CreateOutcome::Created(_)));
             assert!(store.subject_request(other_ws, "r3").await.unwrap().is_none(), "tenants are apart");
+            let by_id = store.subject_requests_by_id("r1").await.unwrap();
+            assert_eq!(by_id.iter().map(|r| r.workspace_id).collect::<Vec<_>>(), [ws, other_ws]);
 
             assert_eq!(store.subject_requests_in_group(ws, "g").await.unwrap().len(), 2);
             let audit = store.subject_request_audit(ws, "r1").await.unwrap();

@@ -82,8 +82,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Dsr(DsrCommand::Show { data, id, workspace, json }) => {
             let store = open(&data).await?;
-            let mut found = store.list_subject_requests(workspace.map(WorkspaceId), None, i64::MAX).await?;
-            found.retain(|request| request.request_id == id);
+            let mut found = store.subject_requests_by_id(&id).await?;
+            found.retain(|request| workspace.is_none_or(|w| request.workspace_id == WorkspaceId(w)));
             let request = match found.as_slice() {
                 [request] => request.clone(),
                 [] => bail!("no data subject request {id}"),
