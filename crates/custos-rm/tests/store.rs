@@ -7,6 +7,7 @@ use std::time::Duration;
 use custos_rm::domain::job::{JobState, JobStatus, Step};
 use custos_rm::domain::request::{Regulation, RequestKind, RequestStatus};
 use custos_rm::store::*;
+use custos_store::testing;
 use time::OffsetDateTime;
 
 struct Backend {

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use custos_core::ids::{OrgId, WorkspaceId};
 use custos_store::Store;
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::clock::{Clock, DefaultClock, QuantaInstant};
+use governor::{DefaultKeyedRateLimiter, NotUntil, Quota, RateLimiter};
 
 use crate::config::ServeConfig;
 use crate::dsr::DsrRuntime;
@@ -41,4 +42,11 @@ impl AppState {
             config: Arc::new(config),
         }
     }
+}
+
+/// The whole seconds (rounded up) until a rate limiter allows the request:
+/// the `Retry-After` of a 429.
+pub(crate) fn retry_after_secs(not_until: &NotUntil<QuantaInstant>) -> u64 {
+    let wait = not_until.wait_time_from(DefaultClock::default().now());
+    wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
 }

@@ -67,6 +67,50 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// A [`DataSource`] resolved: the SQLite file or the PostgreSQL URL to open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    SqliteFile(PathBuf),
+    Postgres(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LocateError {
+    #[error("unsupported database URL `{0}`: expected sqlite:PATH or postgres://")]
+    UnsupportedUrl(String),
+    #[error("creating the data directory: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl DataSource {
+    /// The file or URL to open, with `file_name` the SQLite file inside a
+    /// data directory. Creates the directory an SQLite file goes in.
+    pub fn locate(&self, file_name: &str) -> Result<Location, LocateError> {
+        match self {
+            DataSource::DataDir(dir) => {
+                std::fs::create_dir_all(dir)?;
+                Ok(Location::SqliteFile(dir.join(file_name)))
+            }
+            DataSource::Url(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Ok(Location::Postgres(url.clone()))
+            }
+            DataSource::Url(url) if url.starts_with("sqlite:") => {
+                let path = url.trim_start_matches("sqlite:").trim_start_matches("//");
+                let path = path.split('?').next().unwrap_or_default();
+                if path.is_empty() {
+                    return Err(LocateError::UnsupportedUrl(url.clone()));
+                }
+                let path = PathBuf::from(path);
+                if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(parent)?;
+                }
+                Ok(Location::SqliteFile(path))
+            }
+            DataSource::Url(url) => Err(LocateError::UnsupportedUrl(redact_url(url))),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("not found")]
@@ -83,8 +127,8 @@ pub enum StoreError {
     /// The database stayed busy for longer than the operation could wait.
     #[error("busy: {0}")]
     Busy(String),
-    #[error("unsupported database URL `{0}`: expected sqlite:PATH or postgres://")]
-    UnsupportedUrl(String),
+    #[error(transparent)]
+    Locate(#[from] LocateError),
     #[error("migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
     #[error("database error: {0}")]
@@ -356,28 +400,10 @@ pub trait DsrStore: Send + Sync {
 
 /// Opens (creating if needed) the store and applies pending migrations.
 pub async fn open(source: &DataSource) -> StoreResult<Arc<dyn Store>> {
-    match source {
-        DataSource::DataDir(dir) => {
-            std::fs::create_dir_all(dir)?;
-            Ok(Arc::new(sqlite::SqliteStore::open_file(&dir.join("custos.db")).await?))
-        }
-        DataSource::Url(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-            Ok(Arc::new(postgres::PostgresStore::connect(url).await?))
-        }
-        DataSource::Url(url) if url.starts_with("sqlite:") => {
-            let path = url.trim_start_matches("sqlite:").trim_start_matches("//");
-            let path = path.split('?').next().unwrap_or_default();
-            if path.is_empty() {
-                return Err(StoreError::UnsupportedUrl(url.clone()));
-            }
-            let path = PathBuf::from(path);
-            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                std::fs::create_dir_all(parent)?;
-            }
-            Ok(Arc::new(sqlite::SqliteStore::open_file(&path).await?))
-        }
-        DataSource::Url(url) => Err(StoreError::UnsupportedUrl(redact_url(url))),
-    }
+    Ok(match source.locate("custos.db")? {
+        Location::SqliteFile(path) => Arc::new(sqlite::SqliteStore::open_file(&path).await?),
+        Location::Postgres(url) => Arc::new(postgres::PostgresStore::connect(&url).await?),
+    })
 }
 
 #[cfg(test)]

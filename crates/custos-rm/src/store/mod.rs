@@ -21,10 +21,7 @@ mod model;
 pub mod postgres;
 mod queries;
 pub mod sqlite;
-#[cfg(feature = "testing")]
-pub mod testing;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -34,38 +31,8 @@ use crate::domain::job::JobState;
 use crate::domain::request::RequestStatus;
 pub use model::*;
 
-/// Where the Request Manager's data lives.
-#[derive(Clone, PartialEq, Eq)]
-pub enum DataSource {
-    /// A directory holding the embedded SQLite database (`rm.db`).
-    DataDir(PathBuf),
-    /// A database URL: `sqlite:PATH` or `postgres://…`.
-    Url(String),
-}
-
-impl std::fmt::Debug for DataSource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            DataSource::DataDir(dir) => f.debug_tuple("DataDir").field(dir).finish(),
-            // A URL may carry a password.
-            DataSource::Url(url) => f.debug_tuple("Url").field(&redact_url(url)).finish(),
-        }
-    }
-}
-
-/// The URL with any password replaced, for logs and messages.
-pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let userinfo = &url[scheme_end + 3..at];
-            match userinfo.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
-    }
-}
+// Where the data lives is said as for the platform's store.
+pub use custos_store::{redact_url, DataSource, LocateError, Location};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -77,8 +44,8 @@ pub enum StoreError {
     /// A stored value this version cannot read.
     #[error("unreadable stored value: {0}")]
     Corrupt(String),
-    #[error("unsupported database URL `{0}`: expected sqlite:PATH or postgres://")]
-    UnsupportedUrl(String),
+    #[error(transparent)]
+    Locate(#[from] LocateError),
     #[error("migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
     #[error("database error: {0}")]
@@ -156,26 +123,8 @@ pub trait RmStore: Send + Sync + 'static {
 
 /// Opens (creating if needed) the store and applies pending migrations.
 pub async fn open(source: &DataSource) -> StoreResult<Arc<dyn RmStore>> {
-    match source {
-        DataSource::DataDir(dir) => {
-            std::fs::create_dir_all(dir)?;
-            Ok(Arc::new(sqlite::SqliteStore::open_file(&dir.join("rm.db")).await?))
-        }
-        DataSource::Url(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-            Ok(Arc::new(postgres::PostgresStore::connect(url).await?))
-        }
-        DataSource::Url(url) if url.starts_with("sqlite:") => {
-            let path = url.trim_start_matches("sqlite:").trim_start_matches("//");
-            let path = path.split('?').next().unwrap_or_default();
-            if path.is_empty() {
-                return Err(StoreError::UnsupportedUrl(url.clone()));
-            }
-            let path = PathBuf::from(path);
-            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                std::fs::create_dir_all(parent)?;
-            }
-            Ok(Arc::new(sqlite::SqliteStore::open_file(&path).await?))
-        }
-        DataSource::Url(url) => Err(StoreError::UnsupportedUrl(redact_url(url))),
-    }
+    Ok(match source.locate("rm.db")? {
+        Location::SqliteFile(path) => Arc::new(sqlite::SqliteStore::open_file(&path).await?),
+        Location::Postgres(url) => Arc::new(postgres::PostgresStore::connect(&url).await?),
+    })
 }

@@ -6,11 +6,10 @@ use axum::extract::{FromRequestParts, Path};
 use axum::http::request::Parts;
 use custos_core::ids::{AccountId, OrgId};
 use custos_core::scope::Scope;
-use governor::clock::{Clock, DefaultClock};
 
 use super::Grant;
 use crate::error::ApiError;
-use crate::state::AppState;
+use crate::state::{retry_after_secs, AppState};
 
 /// Names the scope an [`OrgAccount`] requires.
 pub(crate) trait RequiredScope {
@@ -86,11 +85,7 @@ impl<S: RequiredScope + Send> FromRequestParts<AppState> for OrgAccount<S> {
             return Ok(OrgAccount { grant, org_id, account_id, _scope: PhantomData });
         }
         if let Err(not_until) = state.roles_limiter.check_key(&org_id) {
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
-            return Err(ApiError::RateLimited {
-                retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
-                limit: "org",
-            });
+            return Err(ApiError::RateLimited { retry_after_secs: retry_after_secs(&not_until), limit: "org" });
         }
         Ok(OrgAccount { grant, org_id, account_id, _scope: PhantomData })
     }

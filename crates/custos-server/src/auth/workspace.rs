@@ -3,12 +3,11 @@
 
 use axum::http::{HeaderMap, StatusCode};
 use custos_store::StoredWorkspace;
-use governor::clock::{Clock, DefaultClock};
 
 use super::basic_credentials;
 use crate::error::ApiError;
 use crate::secrets::{hash_secret, verify_secret};
-use crate::state::AppState;
+use crate::state::{retry_after_secs, AppState};
 
 fn unauthorized(message: &str) -> ApiError {
     ApiError::OpenDsr {
@@ -32,13 +31,13 @@ pub(crate) async fn dsr_workspace(state: &AppState, headers: &HeaderMap) -> Resu
         .filter(|_| valid)
         .ok_or_else(|| unauthorized("Authorization: unknown workspace key or wrong secret"))?;
     if let Err(not_until) = state.dsr.requests_limiter.check_key(&workspace.workspace_id) {
-        return Err(rate_limited(not_until.wait_time_from(DefaultClock::default().now()), "requests per minute"));
+        return Err(rate_limited(retry_after_secs(&not_until), "requests per minute"));
     }
     Ok(workspace)
 }
 
-pub(crate) fn rate_limited(wait: std::time::Duration, limit: &str) -> ApiError {
-    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+/// The DSR API's 429, `seconds` from now.
+pub(crate) fn rate_limited(seconds: u64, limit: &str) -> ApiError {
     ApiError::OpenDsr {
         status: StatusCode::TOO_MANY_REQUESTS,
         reason: "RateLimitExceeded",

@@ -10,14 +10,13 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use custos_core::dsr::{supported_identities, RequestStatus, RequestType};
 use custos_store::{CancelOutcome, CreateOutcome, NewSubjectRequest, StoredWorkspace, SubjectRequest};
-use governor::clock::{Clock, DefaultClock};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::auth::{dsr_workspace, rate_limited};
 use crate::dsr::{now_ms, wire};
 use crate::error::ApiError;
-use crate::state::AppState;
+use crate::state::{retry_after_secs, AppState};
 
 pub(super) fn router() -> Router<AppState> {
     Router::new()
@@ -74,7 +73,7 @@ async fn create(State(state): State<AppState>, headers: HeaderMap, body: Bytes) 
         return Err(invalid(url_errors));
     }
     if let Err(not_until) = state.dsr.new_requests_limiter.check_key(&workspace.workspace_id) {
-        return Err(rate_limited(not_until.wait_time_from(DefaultClock::default().now()), "new requests per day"));
+        return Err(rate_limited(retry_after_secs(&not_until), "new requests per day"));
     }
     let received_at_ms = now_ms();
     let traces = &state.dsr.traces;

@@ -14,7 +14,6 @@ use axum::Router;
 use custos_core::identity::Mpid;
 use custos_core::ids::WorkspaceId;
 use custos_store::{IncomingBatch, StoredInput};
-use governor::clock::{Clock, DefaultClock};
 use serde_json::value::RawValue;
 use serde_json::Value;
 
@@ -22,7 +21,7 @@ use crate::auth::{basic_input, web_input_by_key};
 use crate::batch::{parse_batch, ParsedBatch};
 use crate::dsr::now_ms;
 use crate::error::ApiError;
-use crate::state::AppState;
+use crate::state::{retry_after_secs, AppState};
 
 /// Largest request, as mParticle: bodies over it are refused with 413 before a handler runs.
 const MAX_REQUEST_BYTES: usize = 256 * 1024;
@@ -113,10 +112,7 @@ fn throttle(state: &AppState, workspace_id: WorkspaceId, batches: u32) -> Result
     let cells = NonZeroU32::new(batches).unwrap_or(NonZeroU32::MIN);
     let retry_after_secs = match state.events_limiter.check_key_n(&workspace_id, cells) {
         Ok(Ok(())) => return Ok(()),
-        Ok(Err(not_until)) => {
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
-            wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
-        }
+        Ok(Err(not_until)) => retry_after_secs(&not_until),
         // More batches in one request than the limit allows in a second.
         Err(_) => 1,
     };
