@@ -138,6 +138,17 @@ fn cpu_by_group() -> Cpu {
         let steal = line.split_whitespace().nth(8).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
         cpu.insert("steal", steal / 100.0);
     }
+    // Not CPU: the bytes this process wrote to storage, and handed to write calls.
+    if let Ok(io) = std::fs::read_to_string("/proc/self/io") {
+        for line in io.lines() {
+            let field = |name: &str| line.strip_prefix(name).and_then(|v| v.trim().parse::<f64>().ok());
+            if let Some(bytes) = field("write_bytes:") {
+                cpu.insert(DISK_BYTES, bytes);
+            } else if let Some(bytes) = field("wchar:") {
+                cpu.insert(WRITE_CALL_BYTES, bytes);
+            }
+        }
+    }
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return cpu };
     for task in tasks.flatten() {
         let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else { continue };
@@ -151,6 +162,10 @@ fn cpu_by_group() -> Cpu {
     }
     cpu
 }
+
+/// Entries of a [`Cpu`] that count bytes, not seconds.
+const DISK_BYTES: &str = "disk bytes";
+const WRITE_CALL_BYTES: &str = "write call bytes";
 
 fn cpu_since(before: &Cpu) -> Cpu {
     let mut now = cpu_by_group();
@@ -267,6 +282,12 @@ impl Phase {
                 cpu("load-gen"),
                 cpu("elsewhere")
             );
+            let bytes = |entry| self.cpu.get(entry).copied().unwrap_or(0.0) / batches / 1024.0;
+            println!(
+                "    written per batch: {:.1} KiB to storage, {:.1} KiB through write calls",
+                bytes(DISK_BYTES),
+                bytes(WRITE_CALL_BYTES)
+            );
         }
     }
 }
@@ -274,7 +295,7 @@ impl Phase {
 /// CPU use over `elapsed`, in cores: this process's thread groups, and the rest of the machine.
 fn cpu_line(cpu: &Cpu, elapsed: Duration) -> String {
     let seconds = elapsed.as_secs_f64();
-    let mine = |group: &&str| !["elsewhere", "steal"].contains(group);
+    let mine = |group: &&str| !["elsewhere", "steal", DISK_BYTES, WRITE_CALL_BYTES].contains(group);
     let own: Vec<String> = cpu
         .iter()
         .filter(|(group, _)| mine(group))
@@ -384,10 +405,11 @@ async fn expect(request: reqwest::RequestBuilder, expected: u16, needle: Option<
 fn write_batch(out: &mut String, run: u32, request_id: u64, user: u64, now_ms: i64) {
     let _ = write!(
         out,
-        r#"{{"schema_version":2,"environment":"production","source_request_id":"r{run:08x}-{request_id}","timestamp_unixtime_ms":{now_ms},"user_identities":{{"customer_id":"cust-{user}","email":"user{user}@example.com"}},"user_attributes":{{"plan":"{plan}","age":{age},"city":"Lyon","vip":{vip},"tags":["beta","eu"]}},"device_info":{{"platform":"iOS","os_version":"17.4","device_model":"iPhone15,2","ios_idfv":"idfv-{user}"}},"consent_state":{{"gdpr":{{"marketing":{{"consented":true,"document":"v3","timestamp_unixtime_ms":{now_ms},"location":"eu"}}}},"ccpa":{{"data_sale_opt_out":{{"consented":false,"timestamp_unixtime_ms":{now_ms}}}}}}},"events":["#,
+        r#"{{"schema_version":2,"environment":"production","source_request_id":"r{run:08x}-{request_id}","timestamp_unixtime_ms":{now_ms},"user_identities":{{"customer_id":"cust-{user}","email":"user{user}@example.com"}},"user_attributes":{{"plan":"{plan}","age":{age},"city":"Lyon","vip":{vip},"tags":["beta","eu"]}},"device_info":{{"platform":"iOS","os_version":"17.4","device_model":"iPhone15,2","ios_idfv":"idfv-{user}"}},"consent_state":{{"gdpr":{{"marketing":{{"consented":true,"document":"v3","timestamp_unixtime_ms":{consented_ms},"location":"eu"}}}},"ccpa":{{"data_sale_opt_out":{{"consented":false,"timestamp_unixtime_ms":{consented_ms}}}}}}},"events":["#,
         plan = ["free", "gold", "pro"][(user % 3) as usize],
         age = 18 + user % 60,
         vip = matches!(user % 7, 0),
+        consented_ms = consented_ms(user),
     );
     for index in 0..EVENTS_PER_BATCH {
         if index > 0 {
@@ -414,6 +436,12 @@ fn write_batch(out: &mut String, run: u32, request_id: u64, user: u64, now_ms: i
         };
     }
     out.push_str("]}");
+}
+
+/// When `user` gave consent. SDKs keep the consent state with the time it
+/// was given and send it unchanged in every batch.
+fn consented_ms(user: u64) -> i64 {
+    1_700_000_000_000 + user as i64 * 1_000
 }
 
 fn now_ms() -> i64 {
@@ -462,7 +490,7 @@ fn direct_batch(workspace_id: WorkspaceId, input_id: i64, run: u32, n: u64) -> I
     let consent = |regulation: &str, purpose: &str| ConsentRecord {
         regulation: regulation.to_owned(),
         purpose: purpose.to_owned(),
-        state_json: format!(r#"{{"consented":true,"timestamp_unixtime_ms":{now}}}"#),
+        state_json: format!(r#"{{"consented":true,"timestamp_unixtime_ms":{}}}"#, consented_ms(user)),
     };
     IncomingBatch {
         workspace_id,
