@@ -5,12 +5,16 @@
 //! transaction: one commit (one fsync on SQLite) for many requests. Each
 //! handler answers 202 only once the commit holding its batches has
 //! returned, so an acknowledged batch is durable.
+//!
+//! Where the store allows it ([`Store::ingest_concurrency`]), the next group
+//! is handed over while the previous one is still finishing: on SQLite, one
+//! group is written while the previous one's flush to disk runs.
 
 use std::ops::Range;
 use std::sync::Arc;
 
 use custos_store::{IncomingBatch, IngestOutcome, Store, StoreError};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Semaphore};
 
 /// Most batches stored in one transaction.
 const MAX_GROUP_BATCHES: usize = 2_000;
@@ -44,7 +48,11 @@ impl Ingestor {
 }
 
 async fn run(store: Arc<dyn Store>, mut queue: mpsc::Receiver<Job>) {
+    let in_flight = Arc::new(Semaphore::new(store.ingest_concurrency().max(1)));
     while let Some(first) = queue.recv().await {
+        // Wait for a slot before collecting, so that the group takes in
+        // everything that arrived meanwhile.
+        let Ok(slot) = in_flight.clone().acquire_owned().await else { return };
         // The group's batches, moved into one vector, and each job's share of it.
         let mut batches = Vec::new();
         let mut replies = Vec::new();
@@ -56,7 +64,11 @@ async fn run(store: Arc<dyn Store>, mut queue: mpsc::Receiver<Job>) {
                 next = queue.try_recv().ok();
             }
         }
-        commit_group(&*store, &batches, replies).await;
+        let store = store.clone();
+        tokio::spawn(async move {
+            commit_group(&*store, &batches, replies).await;
+            drop(slot);
+        });
     }
 }
 

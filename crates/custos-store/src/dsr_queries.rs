@@ -907,11 +907,8 @@ macro_rules! impl_dsr_store {
             let wanted: Vec<(i64, &String)> = keys.iter().flat_map(|(ws, keys)| keys.iter().map(move |k| (*ws, k))).collect();
             let mut found = HashSet::new();
             for chunk in crate::group_ingest::statement_chunks(&wanted) {
-                let sql = format!(
-                    "SELECT s.workspace_id, s.key FROM (SELECT column1 AS ws, column2 AS k FROM (VALUES {}) AS r) AS v \
-                     JOIN dsr_suppressions s ON s.workspace_id = v.ws AND s.key = v.k",
-                    crate::group_ingest::placeholders(chunk.len(), 2, NUMBERED_PLACEHOLDERS)
-                );
+                let sql = crate::group_ingest::SUPPRESSED_JOIN
+                    .replacen("{}", &crate::group_ingest::placeholders(chunk.len(), 2, NUMBERED_PLACEHOLDERS), 1);
                 let mut query = sqlx::query(&sql);
                 for (ws, key) in chunk {
                     query = query.bind(*ws).bind(*key);

@@ -133,6 +133,9 @@ pub enum StoreError {
     Migration(#[from] sqlx::migrate::MigrateError),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// An error of a direct call on SQLite (the ingest path; see `sqlite::ingest`).
+    #[error("database error: {0}")]
+    Engine(String),
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -228,6 +231,9 @@ pub trait Store: DsrStore + Send + Sync + 'static {
     /// profile, its identities, attributes and consent land there, and the
     /// batch is kept. Durable when this returns.
     async fn ingest_batches(&self, batches: &[IncomingBatch]) -> StoreResult<Vec<IngestOutcome>>;
+    /// How many `ingest_batches` calls may run at once with the same outcome
+    /// as one after the other (and faster).
+    fn ingest_concurrency(&self) -> usize;
 
     // Profiles.
     async fn profile(&self, workspace_id: WorkspaceId, mpid: Mpid) -> StoreResult<Option<Profile>>;

@@ -47,7 +47,7 @@ pub(crate) fn split_tasks(text: &str) -> Vec<String> {
 macro_rules! impl_store {
     ($store:ty, $db:ty, $backend:literal) => {
         use async_trait::async_trait;
-        use std::collections::HashMap;
+        use std::collections::{HashMap, HashSet};
 
         use custos_core::access::{Manifest, Role};
         use custos_core::identity::{self, Identity, IdentityType, Mpid, Owner, RequestKind, Resolution};
@@ -270,7 +270,6 @@ macro_rules! impl_store {
             Ok(identity::resolve(kind, identities, &|i| owners.get(i).cloned(), previous.as_ref()))
         }
 
-        crate::group_ingest::impl_group_ingest!($db);
         crate::dsr_queries::impl_dsr_store!($store, $backend);
 
         #[async_trait]
@@ -702,11 +701,13 @@ macro_rules! impl_store {
                 Ok(())
             }
 
+            fn ingest_concurrency(&self) -> usize {
+                <$store>::INGEST_CONCURRENCY
+            }
+
             async fn ingest_batches(&self, batches: &[IncomingBatch]) -> StoreResult<Vec<IngestOutcome>> {
-                let mut tx = self.writer().begin().await?;
-                let outcomes = ingest_group(&mut tx, batches).await?;
-                tx.commit().await?;
-                Ok(outcomes)
+                // Each backend drives `group_ingest::GroupIngest` its own way.
+                self.store_group(batches).await
             }
 
             async fn profile(&self, workspace_id: WorkspaceId, mpid: Mpid) -> StoreResult<Option<Profile>> {

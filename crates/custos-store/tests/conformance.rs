@@ -418,6 +418,30 @@ mod profiles {
     }
 
     #[tokio::test]
+    async fn batches_with_taken_candidate_mpids_get_profiles_of_their_own() {
+        let next = |mpid: i64| mpid.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        for Backend { store, .. } in backends().await {
+            let ws = new_org(&*store, "a").await.workspace_id;
+            let email = |n: u32| vec![Identity::new(Email, format!("{n}@x.com"))];
+            store.ingest_batches(&[batch(ws, email(1), None, 77)]).await.unwrap();
+            // The sequence's next MPID is taken too, outside the group's candidates.
+            let taken = ask(&*store, ws, RequestKind::Identify, &email(2), None, next(77)).await;
+            assert_eq!(taken.mpid, Some(Mpid(next(77))));
+
+            // Two more batches with the same taken candidate, in one group.
+            let outcomes =
+                store.ingest_batches(&[batch(ws, email(3), None, 77), batch(ws, email(4), None, 77)]).await.unwrap();
+            let mpids: Vec<i64> = outcomes.iter().map(|o| o.mpid.0).collect();
+            assert_eq!(mpids, [next(next(77)), next(next(next(77)))], "{}", store.backend());
+            for (mpid, n) in mpids.into_iter().zip([3, 4]) {
+                let profile = store.profile(ws, Mpid(mpid)).await.unwrap().unwrap();
+                assert_eq!(profile.identities.iter().map(|s| s.identity.clone()).collect::<Vec<_>>(), email(n));
+            }
+            assert_eq!(store.stats().await.unwrap().totals.profiles, 4);
+        }
+    }
+
+    #[tokio::test]
     async fn workspaces_never_share_profiles() {
         for Backend { store, .. } in backends().await {
             let a = new_org(&*store, "a").await.workspace_id;

@@ -7,7 +7,7 @@ use super::IdentityType;
 pub struct Mpid(pub i64);
 
 /// One identity of a request or a profile.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Identity {
     pub kind: IdentityType,
     pub value: String,

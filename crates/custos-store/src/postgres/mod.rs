@@ -8,6 +8,9 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 use crate::queries::impl_store;
+use crate::{IncomingBatch, IngestOutcome, StoreResult};
+
+mod ingest;
 
 const NUMBERED_PLACEHOLDERS: bool = true;
 
@@ -37,6 +40,14 @@ impl PostgresStore {
 
     fn reader(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// Concurrent groups could each create a profile for the same new
+    /// identity, neither seeing the other's: one group at a time.
+    const INGEST_CONCURRENCY: usize = 1;
+
+    async fn store_group(&self, batches: &[IncomingBatch]) -> StoreResult<Vec<IngestOutcome>> {
+        ingest::store_group(&self.pool, batches).await
     }
 }
 
