@@ -11,8 +11,9 @@
 //!
 //! The server runs in this process on a runtime of its own (threads
 //! `custos-server`), the load generator on another (`load-gen`), so the CPU
-//! each spends is reported apart (from `/proc/self/task`), beside SQLite's
-//! worker threads. All traffic is to 127.0.0.1. Every figure is reported
+//! each spends is reported apart (from `/proc/self/task`), beside sqlx's
+//! SQLite threads (readers, the checkpointer; the ingest writer runs on the
+//! server's threads). All traffic is to 127.0.0.1. Every figure is reported
 //! beside a baseline measured in the same run at the same concurrency, since
 //! absolute figures on shared machines are noise: `GET /healthz`, a request
 //! that also reaches the store.
@@ -150,17 +151,33 @@ fn cpu_by_group() -> Cpu {
         }
     }
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return cpu };
+    let mut not_server = 0.0;
     for task in tasks.flatten() {
-        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else { continue };
-        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else { continue };
-        let name = &stat[open + 1..close];
-        let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
-        // After the name: state is field 3 of proc(5), utime 14 and stime 15.
-        let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
-        // USER_HZ is 100 on every Linux configuration in use.
-        *cpu.entry(thread_group(name)).or_default() += (ticks(11) + ticks(12)) / 100.0;
+        let Some((name, seconds)) = cpu_of(&task.path().join("stat")) else { continue };
+        let group = thread_group(&name);
+        if group != "server" {
+            not_server += seconds;
+            *cpu.entry(group).or_default() += seconds;
+        }
+    }
+    // The server's share is the process's total less the other groups: the
+    // runtime's blocking threads (where the SQLite writer runs) come and go,
+    // and an exited thread's time is only in the process's total.
+    if let Some((_, total)) = cpu_of(std::path::Path::new("/proc/self/stat")) {
+        cpu.insert("server", total - not_server);
     }
     cpu
+}
+
+/// The name and CPU seconds (user + system) of a `stat` file of proc(5).
+fn cpu_of(stat: &std::path::Path) -> Option<(String, f64)> {
+    let stat = std::fs::read_to_string(stat).ok()?;
+    let (open, close) = (stat.find('(')?, stat.rfind(')')?);
+    let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+    // After the name: state is field 3 of proc(5), utime 14 and stime 15.
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    // USER_HZ is 100 on every Linux configuration in use.
+    Some((stat[open + 1..close].to_owned(), (ticks(11) + ticks(12)) / 100.0))
 }
 
 /// Entries of a [`Cpu`] that count bytes, not seconds.
@@ -275,7 +292,7 @@ impl Phase {
             let batches = (self.tally.ok * self.batches_per_request) as f64;
             let cpu = |group| self.cpu.get(group).copied().unwrap_or(0.0) / batches * 1e6;
             println!(
-                "    CPU per batch: server threads {:.0} us, SQLite workers {:.0} us, load generator {:.0} us, \
+                "    CPU per batch: server threads (with the SQLite writer) {:.0} us, sqlx SQLite threads {:.0} us, load generator {:.0} us, \
                  other processes (PostgreSQL's, if used) {:.0} us",
                 cpu("server"),
                 cpu("sqlite"),
