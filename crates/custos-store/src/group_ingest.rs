@@ -364,13 +364,8 @@ impl<'a> GroupIngest<'a> {
         statement_chunks(keys)
             .into_iter()
             .map(|chunk| {
-                let row: Vec<Param<'a>> = params(&chunk[0]);
-                let rows = placeholders(chunk.len(), row.len(), self.numbered);
-                let mut bound = Vec::with_capacity(chunk.len() * row.len());
-                bound.extend(row);
-                for key in &chunk[1..] {
-                    bound.extend(params(key));
-                }
+                let bound: Vec<Param<'a>> = chunk.iter().flat_map(&params).collect();
+                let rows = placeholders(chunk.len(), bound.len() / chunk.len(), self.numbered);
                 Query { lookup, statement: Statement { sql: template.replacen("{}", &rows, 1), params: bound } }
             })
             .collect()
