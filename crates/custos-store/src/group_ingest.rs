@@ -157,7 +157,7 @@ pub(crate) enum Lookup {
     Suppressed,
     /// `(workspace_id, mpid, customer_id)`: the login ID of a profile.
     LoginIds,
-    /// Whether the profile `(workspace_id, mpid)` exists: a row if it does.
+    /// Whether the profile `(workspace_id, mpid)` exists: a row if it does, as for `Profiles`.
     Probe(i64, i64),
 }
 
@@ -228,13 +228,9 @@ impl<'a> GroupIngest<'a> {
                 }
                 Planned::Probe(ws, mpid) => {
                     self.stage = Stage::Plan;
-                    let sql = format!(
-                        "SELECT mpid FROM profiles WHERE workspace_id = {} AND mpid = {}",
-                        self.placeholder(1),
-                        self.placeholder(2)
-                    );
-                    let statement = Statement { sql, params: vec![ws.into(), mpid.into()] };
-                    Step::Read(vec![Query { lookup: Lookup::Probe(ws, mpid), statement }])
+                    Step::Read(self.joins(Lookup::Probe(ws, mpid), &[(ws, mpid)], PROFILES_JOIN, |&(ws, mpid)| {
+                        vec![ws.into(), mpid.into()]
+                    }))
                 }
             },
             Stage::Written(outcomes) => Step::Done(outcomes),
@@ -284,14 +280,6 @@ impl<'a> GroupIngest<'a> {
         Ok(())
     }
 
-    fn placeholder(&self, n: usize) -> &'static str {
-        match (self.numbered, n) {
-            (false, _) => "?",
-            (true, 1) => "$1",
-            (true, _) => "$2",
-        }
-    }
-
     /// Lookups that depend on the batches alone.
     fn first_lookups(&self) -> Vec<Query<'a>> {
         let batches = self.batches;
@@ -321,13 +309,9 @@ impl<'a> GroupIngest<'a> {
         ));
 
         let candidates: Vec<(i64, i64)> = candidates(batches).into_iter().collect();
-        queries.extend(self.joins(
-            Lookup::Profiles,
-            &candidates,
-            "SELECT p.workspace_id, p.mpid FROM (SELECT column1 AS ws, column2 AS m FROM (VALUES {}) AS r) AS k \
-             JOIN profiles p ON p.workspace_id = k.ws AND p.mpid = k.m",
-            |(ws, mpid)| vec![(*ws).into(), (*mpid).into()],
-        ));
+        queries.extend(
+            self.joins(Lookup::Profiles, &candidates, PROFILES_JOIN, |(ws, mpid)| vec![(*ws).into(), (*mpid).into()]),
+        );
 
         let keys: Vec<(i64, &str)> = batches
             .iter()
@@ -371,6 +355,11 @@ impl<'a> GroupIngest<'a> {
             .collect()
     }
 }
+
+/// Which of `(workspace_id, mpid)` rows are existing profiles.
+const PROFILES_JOIN: &str =
+    "SELECT p.workspace_id, p.mpid FROM (SELECT column1 AS ws, column2 AS m FROM (VALUES {}) AS r) AS k \
+     JOIN profiles p ON p.workspace_id = k.ws AND p.mpid = k.m";
 
 /// Which of `(workspace_id, key)` rows are suppressed subjects.
 pub(crate) const SUPPRESSED_JOIN: &str =
