@@ -42,7 +42,7 @@ use std::time::{Duration, Instant};
 use custos_core::identity::{Identity, IdentityType, Mpid};
 use custos_core::ids::WorkspaceId;
 use custos_server::{provision, ServeConfig};
-use custos_store::{ConsentRecord, Counts, DataSource, IncomingBatch, Store};
+use custos_store::{BatchBody, ConsentRecord, Counts, DataSource, IncomingBatch, Store};
 use futures_util::future::{BoxFuture, FutureExt};
 use rand::Rng;
 
@@ -531,7 +531,7 @@ fn direct_batch(workspace_id: WorkspaceId, input_id: i64, run: u32, n: u64) -> I
         consent: vec![consent("gdpr", "marketing"), consent("ccpa", "data_sale_opt_out")],
         opted_out: None,
         event_count: EVENTS_PER_BATCH as i64,
-        body,
+        body: BatchBody::compress(&body),
         received_at_ms: now,
         suppression_keys: Vec::new(),
     }
@@ -588,7 +588,7 @@ async fn seed_profiles(
                 consent: vec![],
                 opted_out: None,
                 event_count: 0,
-                body: "{}".to_owned(),
+                body: BatchBody::compress("{}"),
                 received_at_ms: now,
                 suppression_keys: Vec::new(),
             })

@@ -648,7 +648,7 @@ macro_rules! impl_dsr_store {
                 after_id: i64,
                 limit: i64,
             ) -> StoreResult<Vec<(i64, String)>> {
-                Ok(sqlx::query_as(
+                let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(
                     "SELECT id, body FROM batches WHERE workspace_id = $1 AND mpid = $2 AND id > $3 ORDER BY id LIMIT $4",
                 )
                 .bind(workspace_id.0)
@@ -656,7 +656,8 @@ macro_rules! impl_dsr_store {
                 .bind(after_id)
                 .bind(limit)
                 .fetch_all(self.reader())
-                .await?)
+                .await?;
+                rows.into_iter().map(|(id, body)| Ok((id, crate::batch_body::decode(body)?))).collect()
             }
 
             async fn put_export_chunk(

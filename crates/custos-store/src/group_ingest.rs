@@ -74,6 +74,7 @@ pub(crate) fn statement_chunks<T>(mut items: &[T]) -> Vec<&[T]> {
 pub(crate) enum Param<'a> {
     Int(Option<i64>),
     Text(Option<Cow<'a, str>>),
+    Blob(&'a [u8]),
 }
 
 impl From<i64> for Param<'_> {
@@ -573,7 +574,7 @@ impl<'a> GroupPlan<'a> {
                         batch.source_request_id.as_deref().into(),
                         batch.received_at_ms.into(),
                         batch.event_count.into(),
-                        batch.body.as_str().into(),
+                        Param::Blob(batch.body.stored()),
                     ]
                 })
                 .collect(),

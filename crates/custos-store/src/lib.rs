@@ -11,6 +11,7 @@
 //! **Invariant:** the store never sees a secret. Callers hash secrets and
 //! tokens before they reach it, so no query, row or log line holds one.
 
+mod batch_body;
 mod dsr_model;
 mod dsr_queries;
 mod group_ingest;
@@ -31,6 +32,7 @@ use custos_core::identity::{Identity, Mpid, RequestKind};
 use custos_core::ids::{AccountId, OrgId, WorkspaceId};
 use time::OffsetDateTime;
 
+pub use batch_body::BatchBody;
 pub use dsr_model::*;
 pub use model::*;
 

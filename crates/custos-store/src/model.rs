@@ -1,5 +1,6 @@
 //! The records the store reads and writes.
 
+use crate::BatchBody;
 use custos_core::access::Role;
 use custos_core::identity::{Identity, IdentityType, Mpid};
 use custos_core::ids::{AccountId, OrgId, WorkspaceId};
@@ -191,8 +192,8 @@ pub struct IncomingBatch {
     pub consent: Vec<ConsentRecord>,
     pub opted_out: Option<bool>,
     pub event_count: i64,
-    /// The batch as received, JSON.
-    pub body: String,
+    /// The batch as received (JSON), compressed.
+    pub body: BatchBody,
     pub received_at_ms: i64,
     /// Keyed hashes of the batch's identities and MPID: a batch naming a
     /// suppressed subject is dropped.

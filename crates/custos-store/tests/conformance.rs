@@ -300,7 +300,7 @@ mod profiles {
             }],
             opted_out: None,
             event_count: 3,
-            body: r#"{"events":[]}"#.into(),
+            body: BatchBody::compress(r#"{"events":[]}"#),
             received_at_ms: 2_000,
             suppression_keys: Vec::new(),
         }
@@ -528,7 +528,7 @@ mod subject_requests {
             }],
             opted_out: None,
             event_count: 4,
-            body: r#"{"events":[{"data":{"custom_attributes":{"secret":"Lisbon"}}}]}"#.into(),
+            body: BatchBody::compress(r#"{"events":[{"data":{"custom_attributes":{"secret":"Lisbon"}}}]}"#),
             received_at_ms: 5,
             suppression_keys: keys,
         }
@@ -641,7 +641,10 @@ mod subject_requests {
                 .unwrap();
             store.claim_subject_request("w", 10, 1000).await.unwrap().unwrap();
             assert_eq!(store.begin_export(ws, "access", "w", 10).await.unwrap(), vec![mpid]);
-            assert_eq!(store.batch_page(ws, mpid, 0, 2).await.unwrap().len(), 2);
+            let page = store.batch_page(ws, mpid, 0, 2).await.unwrap();
+            assert_eq!(page.len(), 2);
+            // Stored compressed, read back as received.
+            assert_eq!(page[0].1, r#"{"events":[{"data":{"custom_attributes":{"secret":"Lisbon"}}}]}"#);
             store.put_export_chunk(ws, "access", 0, b"zip bytes").await.unwrap();
             let export = ExportDone { export_bytes: 9, expires_at_ms: 1_000_000 };
             store.complete_subject_request(ws, "access", "w", 1, Some(export), 20).await.unwrap();

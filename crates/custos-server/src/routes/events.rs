@@ -13,7 +13,7 @@ use axum::routing::post;
 use axum::Router;
 use custos_core::identity::Mpid;
 use custos_core::ids::WorkspaceId;
-use custos_store::{IncomingBatch, StoredInput};
+use custos_store::{BatchBody, IncomingBatch, StoredInput};
 use serde_json::value::RawValue;
 use serde_json::Value;
 
@@ -61,7 +61,7 @@ async fn store_single(state: &AppState, input: &StoredInput, body: &[u8]) -> Res
     let parsed = parse_batch(&value, "batch").map_err(ApiError::Invalid)?;
     throttle(state, input.workspace_id, 1)?;
     // The batch is kept as received: its bytes, not a re-serialization.
-    store(state, vec![incoming(state, input, parsed, text.to_owned())]).await
+    store(state, vec![incoming(state, input, parsed, text)]).await
 }
 
 async fn upload_bulk(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<StatusCode, ApiError> {
@@ -83,7 +83,7 @@ async fn upload_bulk(State(state): State<AppState>, headers: HeaderMap, body: By
         }
         let value: Value = serde_json::from_str(raw.get()).map_err(|e| ApiError::invalid(format!("{at}: {e}")))?;
         match parse_batch(&value, &at) {
-            Ok(parsed) => batches.push(incoming(&state, &input, parsed, raw.get().to_owned())),
+            Ok(parsed) => batches.push(incoming(&state, &input, parsed, raw.get())),
             Err(mut found) => problems.append(&mut found),
         }
     }
@@ -119,7 +119,7 @@ fn throttle(state: &AppState, workspace_id: WorkspaceId, batches: u32) -> Result
     Err(ApiError::RateLimited { retry_after_secs, limit: "workspace" })
 }
 
-fn incoming(state: &AppState, input: &StoredInput, parsed: ParsedBatch, body: String) -> IncomingBatch {
+fn incoming(state: &AppState, input: &StoredInput, parsed: ParsedBatch, body: &str) -> IncomingBatch {
     IncomingBatch {
         suppression_keys: state.dsr.traces.of(&parsed.identities, parsed.mpid),
         workspace_id: input.workspace_id,
@@ -133,7 +133,7 @@ fn incoming(state: &AppState, input: &StoredInput, parsed: ParsedBatch, body: St
         consent: parsed.consent,
         opted_out: parsed.opted_out,
         event_count: parsed.event_count,
-        body,
+        body: BatchBody::compress(body),
         received_at_ms: now_ms(),
     }
 }

@@ -37,6 +37,7 @@ fn bind<'q>(sql: &'q str, params: &'q [Param<'_>]) -> Query<'q, Postgres, PgArgu
     params.iter().fold(sqlx::query(sql), |query, param| match param {
         Param::Int(value) => query.bind(*value),
         Param::Text(value) => query.bind(value.as_deref()),
+        Param::Blob(value) => query.bind(*value),
     })
 }
 

@@ -128,6 +128,7 @@ fn prepare<'db>(db: &'db Connection, sql: &str, params: &[Param<'_>]) -> StoreRe
         match param {
             Param::Int(value) => statement.raw_bind_parameter(index + 1, value)?,
             Param::Text(value) => statement.raw_bind_parameter(index + 1, value.as_deref())?,
+            Param::Blob(value) => statement.raw_bind_parameter(index + 1, value)?,
         }
     }
     Ok(statement)
