@@ -3,18 +3,19 @@
 //! Handlers hand their validated batches to one [`Ingestor`] task, which
 //! takes every job waiting at that moment and stores them in a single
 //! transaction: one commit (one fsync on SQLite) for many requests. Each
-//! handler answers 202 only once the commit holding its batches has
-//! returned, so an acknowledged batch is durable.
+//! handler answers 202 only once the commit holding its batches is durable.
 //!
-//! Where the store allows it ([`Store::ingest_concurrency`]), the next group
-//! is handed over while the previous one is still finishing: on SQLite, one
-//! group is written while the previous one's flush to disk runs.
+//! Groups are committed one after the other, and a group is formed only
+//! when the previous one has committed, so it takes in everything that
+//! arrived meanwhile: the busier the store, the larger the groups. Making a
+//! commit durable ([`Store::sync_batches`]: on SQLite, flushing the WAL)
+//! is handed off, so the next group is written while the previous one's
+//! flush runs, and one flush can cover several groups.
 
-use std::ops::Range;
 use std::sync::Arc;
 
 use custos_store::{IncomingBatch, IngestOutcome, Store, StoreError};
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::sync::{mpsc, oneshot};
 
 /// Most batches stored in one transaction.
 const MAX_GROUP_BATCHES: usize = 2_000;
@@ -48,11 +49,7 @@ impl Ingestor {
 }
 
 async fn run(store: Arc<dyn Store>, mut queue: mpsc::Receiver<Job>) {
-    let in_flight = Arc::new(Semaphore::new(store.ingest_concurrency().max(1)));
     while let Some(first) = queue.recv().await {
-        // Wait for a slot before collecting, so that the group takes in
-        // everything that arrived meanwhile.
-        let Ok(slot) = in_flight.clone().acquire_owned().await else { return };
         // The group's batches, moved into one vector, and each job's share of it.
         let mut batches = Vec::new();
         let mut replies = Vec::new();
@@ -64,31 +61,27 @@ async fn run(store: Arc<dyn Store>, mut queue: mpsc::Receiver<Job>) {
                 next = queue.try_recv().ok();
             }
         }
-        let store = store.clone();
-        tokio::spawn(async move {
-            commit_group(&*store, &batches, replies).await;
-            drop(slot);
-        });
-    }
-}
-
-async fn commit_group(store: &dyn Store, batches: &[IncomingBatch], replies: Vec<(Range<usize>, Reply)>) {
-    match store.ingest_batches(batches).await {
-        Ok(outcomes) => {
-            for (range, reply) in replies {
-                let _ = reply.send(Ok(outcomes[range].to_vec()));
+        match store.commit_batches(&batches).await {
+            Ok(outcomes) => {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let synced = store.sync_batches().await.map_err(Arc::new);
+                    for (range, reply) in replies {
+                        let _ = reply.send(synced.clone().map(|()| outcomes[range].to_vec()));
+                    }
+                });
             }
-        }
-        Err(error) if replies.len() == 1 => {
-            let error = Arc::new(error);
-            for (_, reply) in replies {
-                let _ = reply.send(Err(error.clone()));
+            Err(error) if replies.len() == 1 => {
+                let error = Arc::new(error);
+                for (_, reply) in replies {
+                    let _ = reply.send(Err(error.clone()));
+                }
             }
-        }
-        // One job's failure must not fail the others: retry them one by one.
-        Err(_) => {
-            for (range, reply) in replies {
-                let _ = reply.send(store.ingest_batches(&batches[range]).await.map_err(Arc::new));
+            // One job's failure must not fail the others: retry them one by one.
+            Err(_) => {
+                for (range, reply) in replies {
+                    let _ = reply.send(store.ingest_batches(&batches[range]).await.map_err(Arc::new));
+                }
             }
         }
     }

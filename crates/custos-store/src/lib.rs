@@ -232,10 +232,20 @@ pub trait Store: DsrStore + Send + Sync + 'static {
     /// Stores batches in one transaction: every batch is resolved to a
     /// profile, its identities, attributes and consent land there, and the
     /// batch is kept. Durable when this returns.
-    async fn ingest_batches(&self, batches: &[IncomingBatch]) -> StoreResult<Vec<IngestOutcome>>;
-    /// How many `ingest_batches` calls may run at once with the same outcome
-    /// as one after the other (and faster).
-    fn ingest_concurrency(&self) -> usize;
+    async fn ingest_batches(&self, batches: &[IncomingBatch]) -> StoreResult<Vec<IngestOutcome>> {
+        let outcomes = self.commit_batches(batches).await?;
+        self.sync_batches().await?;
+        Ok(outcomes)
+    }
+    /// [`Store::ingest_batches`] up to its commit, which may not be on disk
+    /// yet: see [`Store::sync_batches`]. Callers commit one group at a time
+    /// (the server's ingestor does): on PostgreSQL, two concurrent groups
+    /// could each create a profile for the same new identity.
+    async fn commit_batches(&self, batches: &[IncomingBatch]) -> StoreResult<Vec<IngestOutcome>>;
+    /// Returns once every `commit_batches` that returned before this call
+    /// is durable. One flush covers every commit made before it starts, so
+    /// a group commit can hand this off and commit the next group meanwhile.
+    async fn sync_batches(&self) -> StoreResult<()>;
 
     // Profiles.
     async fn profile(&self, workspace_id: WorkspaceId, mpid: Mpid) -> StoreResult<Option<Profile>>;

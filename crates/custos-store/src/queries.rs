@@ -701,13 +701,13 @@ macro_rules! impl_store {
                 Ok(())
             }
 
-            fn ingest_concurrency(&self) -> usize {
-                <$store>::INGEST_CONCURRENCY
+            async fn commit_batches(&self, batches: &[IncomingBatch]) -> StoreResult<Vec<IngestOutcome>> {
+                // Each backend drives `group_ingest::GroupIngest` its own way.
+                self.commit_group(batches).await
             }
 
-            async fn ingest_batches(&self, batches: &[IncomingBatch]) -> StoreResult<Vec<IngestOutcome>> {
-                // Each backend drives `group_ingest::GroupIngest` its own way.
-                self.store_group(batches).await
+            async fn sync_batches(&self) -> StoreResult<()> {
+                self.sync_groups().await
             }
 
             async fn profile(&self, workspace_id: WorkspaceId, mpid: Mpid) -> StoreResult<Option<Profile>> {

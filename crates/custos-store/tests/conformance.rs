@@ -418,6 +418,25 @@ mod profiles {
     }
 
     #[tokio::test]
+    async fn a_group_committed_before_its_flush_is_seen_by_the_next_and_flushes_join() {
+        for Backend { store, .. } in backends().await {
+            let ws = new_org(&*store, "a").await.workspace_id;
+            let email = || vec![Identity::new(Email, "early@x.com")];
+            let first = store.commit_batches(&[batch(ws, email(), Some("r1"), 500)]).await.unwrap();
+            // Not yet flushed, the first group is what the second resolves against.
+            let second = store.commit_batches(&[batch(ws, email(), Some("r2"), 501)]).await.unwrap();
+            assert_eq!(second[0].mpid, first[0].mpid, "{}", store.backend());
+            let again = store.commit_batches(&[batch(ws, email(), Some("r1"), 502)]).await.unwrap();
+            assert!(again[0].duplicate);
+            // Flushes asked for together all return once the commits are on disk.
+            let flushes = futures_util::future::join_all((0..8).map(|_| store.sync_batches())).await;
+            assert!(flushes.iter().all(Result::is_ok), "{flushes:?}");
+            let stats = store.stats().await.unwrap();
+            assert_eq!((stats.totals.profiles, stats.totals.batches), (1, 2));
+        }
+    }
+
+    #[tokio::test]
     async fn batches_with_taken_candidate_mpids_get_profiles_of_their_own() {
         let next = |mpid: i64| mpid.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
         for Backend { store, .. } in backends().await {

@@ -42,12 +42,13 @@ impl PostgresStore {
         &self.pool
     }
 
-    /// Concurrent groups could each create a profile for the same new
-    /// identity, neither seeing the other's: one group at a time.
-    const INGEST_CONCURRENCY: usize = 1;
-
-    async fn store_group(&self, batches: &[IncomingBatch]) -> StoreResult<Vec<IngestOutcome>> {
+    async fn commit_group(&self, batches: &[IncomingBatch]) -> StoreResult<Vec<IngestOutcome>> {
         ingest::store_group(&self.pool, batches).await
+    }
+
+    /// A commit is durable when it returns (`synchronous_commit` is on).
+    async fn sync_groups(&self) -> StoreResult<()> {
+        Ok(())
     }
 }
 

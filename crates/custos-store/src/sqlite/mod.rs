@@ -3,15 +3,16 @@
 //! One file, in WAL mode with `synchronous = FULL`, so a committed
 //! transaction survives a crash or power loss. Writes go through a pool of
 //! one connection, which serializes them inside the process without
-//! `SQLITE_BUSY` churn; reads use a separate pool and run beside the writer,
-//! as WAL allows. Other processes (the CLI while the server runs) wait on
-//! the busy timeout.
+//! `SQLITE_BUSY` churn; event batches go through a connection of their own
+//! while holding that one (see [`ingest`]). Reads use a separate pool and
+//! run beside the writer, as WAL allows. Other processes (the CLI while the
+//! server runs) wait on the busy timeout.
 //!
 //! Checkpoints (copying the WAL back into the database file) run on a
-//! connection of their own, in the background, so that the writer's commits
+//! connection of their own, in the background, so that the writers' commits
 //! do not pay for them; see [`checkpoint_in_background`].
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::str::FromStr;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -29,25 +30,31 @@ const NUMBERED_PLACEHOLDERS: bool = false;
 /// How often the background checkpointer copies the WAL back.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 
-/// WAL pages (4 KiB) past which the writer checkpoints by itself after a
-/// commit. While writes never pause, the background checkpointer cannot
-/// copy the very last frames, and the WAL only starts over once all are
-/// copied; the writer's own checkpoint then has only those left.
-const WRITER_CHECKPOINT_PAGES: &str = "16384";
+/// WAL pages (4 KiB) past which the background checkpointer makes the WAL
+/// start over (see [`checkpoint_in_background`]).
+const RESTART_PAGES: i64 = 32_768;
 
-/// Bytes the WAL file is cut back to when it starts over.
-const WAL_KEPT_BYTES: &str = "67108864";
+/// WAL pages past which a connection checkpoints by itself after a commit:
+/// only if the background checkpointer has fallen far behind.
+const SAFETY_CHECKPOINT_PAGES: &str = "65536";
+
+/// Bytes the WAL file is cut back to when it starts over: what it grows to
+/// between restarts, so that it is not cut and grown again each time.
+const WAL_KEPT_BYTES: &str = "134217728";
 
 /// Bytes of the file read through a memory map instead of `read` calls
 /// (SQLite caps it at 2 GiB by default): no copy into the page cache.
 const MMAP_BYTES: &str = "2147418112";
 
+/// The page cache of a writing connection (64 MiB), which holds a whole
+/// ingest group's pages.
+const WRITER_CACHE: &str = "-65536";
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 pub struct SqliteStore {
-    /// The write-ahead log, flushed by the ingest path itself.
-    wal: PathBuf,
     writer: SqlitePool,
+    ingest: ingest::IngestWriter,
     reader: SqlitePool,
     /// The background checkpointer runs while this lives.
     _alive: Arc<()>,
@@ -64,26 +71,27 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10))
             .statement_cache_capacity(256)
             .pragma("mmap_size", MMAP_BYTES);
-        // The writer's page cache (64 MiB) holds a whole ingest group's pages.
         // Deleted content is overwritten with zeros, so that an erased
         // subject cannot be read back from free space in the file. Statement
         // journals (each multi-row upsert keeps one) stay in memory.
         let writer_options = options
             .clone()
-            .pragma("cache_size", "-65536")
+            .pragma("cache_size", WRITER_CACHE)
             .pragma("secure_delete", "ON")
             .pragma("temp_store", "MEMORY")
-            .pragma("wal_autocheckpoint", WRITER_CHECKPOINT_PAGES)
+            .pragma("wal_autocheckpoint", SAFETY_CHECKPOINT_PAGES)
             .pragma("journal_size_limit", WAL_KEPT_BYTES);
-        let writer = SqlitePoolOptions::new().max_connections(1).connect_with(writer_options).await?;
+        // A connection to a local file has nothing to test before it is lent
+        // out: sqlx's ping would cost a round trip to its worker thread.
+        let pool = || SqlitePoolOptions::new().test_before_acquire(false);
+        let writer = pool().max_connections(1).connect_with(writer_options).await?;
         MIGRATOR.run(&writer).await?;
-        let checkpointer = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
-        let reader = SqlitePoolOptions::new().max_connections(8).connect_with(options.read_only(true)).await?;
+        let checkpointer = pool().max_connections(1).connect_with(options.clone()).await?;
+        let reader = pool().max_connections(8).connect_with(options.read_only(true)).await?;
         let alive = Arc::new(());
-        tokio::spawn(checkpoint_in_background(checkpointer, Arc::downgrade(&alive)));
-        let mut wal = path.as_os_str().to_owned();
-        wal.push("-wal");
-        Ok(SqliteStore { wal: wal.into(), writer, reader, _alive: alive })
+        tokio::spawn(checkpoint_in_background(checkpointer, writer.clone(), Arc::downgrade(&alive)));
+        let ingest = ingest::IngestWriter::open(path)?;
+        Ok(SqliteStore { writer, ingest, reader, _alive: alive })
     }
 
     fn writer(&self) -> &SqlitePool {
@@ -94,20 +102,27 @@ impl SqliteStore {
         &self.reader
     }
 
-    /// A second group is written while the first's flush runs (see `ingest`).
-    const INGEST_CONCURRENCY: usize = 2;
+    async fn commit_group(&self, batches: &[IncomingBatch]) -> crate::StoreResult<Vec<IngestOutcome>> {
+        self.ingest.commit_group(&self.writer, batches).await
+    }
 
-    async fn store_group(&self, batches: &[IncomingBatch]) -> crate::StoreResult<Vec<IngestOutcome>> {
-        ingest::store_group(&self.writer, &self.wal, batches).await
+    async fn sync_groups(&self) -> crate::StoreResult<()> {
+        self.ingest.sync().await
     }
 }
 
 /// Copies the WAL back into the database file every [`CHECKPOINT_EVERY`]
-/// while the store is open. A PASSIVE checkpoint takes no lock a writer
-/// needs, so it runs beside the writer, on another thread; once it has
-/// copied everything, the next write starts the WAL over from its
-/// beginning. Erasure's TRUNCATE checkpoint runs on the writer as before.
-async fn checkpoint_in_background(checkpointer: SqlitePool, alive: Weak<()>) {
+/// while the store is open, so that the writers' commits do not pay for it.
+///
+/// A PASSIVE checkpoint takes no lock a writer needs, so it runs beside the
+/// writer, on another thread. But the WAL only starts over from its
+/// beginning when a write begins with every frame copied, which a
+/// checkpoint running beside a writer that never pauses does not achieve.
+/// So past [`RESTART_PAGES`], once a checkpoint has left few frames behind,
+/// one more runs while holding the writer, which copies the rest: the next
+/// write starts the WAL over. Erasure's TRUNCATE checkpoint runs on the
+/// writer as before.
+async fn checkpoint_in_background(checkpointer: SqlitePool, writer: SqlitePool, alive: Weak<()>) {
     let mut ticks = tokio::time::interval(CHECKPOINT_EVERY);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -115,11 +130,31 @@ async fn checkpoint_in_background(checkpointer: SqlitePool, alive: Weak<()>) {
         if alive.strong_count() == 0 {
             break;
         }
-        if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&checkpointer).await {
-            tracing::warn!(%error, "background WAL checkpoint failed; the writer checkpoints by itself past 64 MiB");
+        if let Err(error) = checkpoint(&checkpointer, &writer).await {
+            tracing::warn!(%error, "background WAL checkpoint failed; writers checkpoint by themselves past 256 MiB");
         }
     }
     checkpointer.close().await;
+}
+
+async fn checkpoint(checkpointer: &SqlitePool, writer: &SqlitePool) -> Result<(), sqlx::Error> {
+    let passive = || async {
+        let row = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").fetch_one(checkpointer).await?;
+        Ok::<_, sqlx::Error>((row.try_get::<i64, _>(1)?, row.try_get::<i64, _>(2)?))
+    };
+    let (mut log, mut copied) = passive().await?;
+    // Each pass leaves behind what was written while it ran, a shrinking share.
+    for _ in 0..3 {
+        if log < RESTART_PAGES || log - copied <= RESTART_PAGES / 16 {
+            break;
+        }
+        (log, copied) = passive().await?;
+    }
+    if log >= RESTART_PAGES {
+        let _writer = writer.acquire().await?;
+        passive().await?;
+    }
+    Ok(())
 }
 
 impl_store!(SqliteStore, sqlx::Sqlite, "sqlite");
