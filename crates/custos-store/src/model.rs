@@ -220,6 +220,8 @@ pub struct StoredIdentity {
 pub struct Profile {
     pub mpid: Mpid,
     pub created_at_ms: i64,
+    /// When data was last stored for the profile: its latest batch, or a
+    /// later change through the Identity API.
     pub updated_at_ms: i64,
     pub opted_out: bool,
     pub identities: Vec<StoredIdentity>,

@@ -713,8 +713,14 @@ macro_rules! impl_store {
             async fn profile(&self, workspace_id: WorkspaceId, mpid: Mpid) -> StoreResult<Option<Profile>> {
                 let ws = workspace_id.0;
                 let mut conn = self.reader().begin().await?;
+                // Storing a batch does not touch its profile's row, which would
+                // cost the ingest path a page written at random per batch: the
+                // profile's last stored time is also its latest batch's.
                 let Some(row) = sqlx::query(
-                    "SELECT created_at_ms, updated_at_ms, opted_out FROM profiles WHERE workspace_id = $1 AND mpid = $2",
+                    "SELECT p.created_at_ms, p.updated_at_ms, p.opted_out, \
+                       (SELECT b.received_at_ms FROM batches b WHERE b.workspace_id = p.workspace_id AND b.mpid = p.mpid \
+                        ORDER BY b.id DESC LIMIT 1) AS last_batch_ms \
+                     FROM profiles p WHERE p.workspace_id = $1 AND p.mpid = $2",
                 )
                 .bind(ws)
                 .bind(mpid.0)
@@ -771,7 +777,9 @@ macro_rules! impl_store {
                 Ok(Some(Profile {
                     mpid,
                     created_at_ms: row.try_get("created_at_ms")?,
-                    updated_at_ms: row.try_get("updated_at_ms")?,
+                    updated_at_ms: row
+                        .try_get::<i64, _>("updated_at_ms")?
+                        .max(row.try_get::<Option<i64>, _>("last_batch_ms")?.unwrap_or(i64::MIN)),
                     opted_out: row.try_get::<i64, _>("opted_out")? != 0,
                     identities,
                     attributes,

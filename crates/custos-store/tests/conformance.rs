@@ -418,6 +418,56 @@ mod profiles {
     }
 
     #[tokio::test]
+    async fn a_known_profile_gets_what_changed_and_keeps_what_did_not() {
+        for Backend { store, .. } in backends().await {
+            let ws = new_org(&*store, "a").await.workspace_id;
+            let ids = || vec![Identity::new(Email, "known@x.com")];
+            let at = |n: u32, ms: i64| {
+                let mut b = batch(ws, ids(), Some(&format!("k{n}")), 300 + i64::from(n));
+                b.received_at_ms = ms;
+                b
+            };
+            store.ingest_batches(&[at(0, 1_000)]).await.unwrap();
+            let created = store.profile(ws, Mpid(300)).await.unwrap().unwrap();
+            assert_eq!((created.created_at_ms, created.updated_at_ms), (1_000, 1_000));
+
+            // One group, on the profile now known: a change reverted within the
+            // group, a change kept, a deletion, a deletion of nothing, new consent.
+            let mut changed = at(1, 2_000);
+            changed.attributes = vec![("plan".into(), "\"free\"".into()), ("age".into(), "31".into())];
+            let mut reverted = at(2, 2_500);
+            reverted.attributes = vec![("plan".into(), "\"gold\"".into())];
+            reverted.deleted_attributes = vec!["nothing".into()];
+            reverted.consent[0].state_json = r#"{"consented":false}"#.into();
+            let mut deleting = at(3, 3_000);
+            deleting.attributes = vec![("city".into(), "\"Porto\"".into())];
+            deleting.deleted_attributes = vec!["age".into()];
+            deleting.consent.clear();
+            let outcomes = store.ingest_batches(&[changed, reverted, deleting]).await.unwrap();
+            assert!(outcomes.iter().all(|o| o.mpid == Mpid(300) && !o.duplicate));
+            let profile = store.profile(ws, Mpid(300)).await.unwrap().unwrap();
+            assert_eq!(
+                profile.attributes,
+                [("city".to_owned(), "\"Porto\"".to_owned()), ("plan".to_owned(), "\"gold\"".to_owned())],
+                "{}",
+                store.backend()
+            );
+            assert_eq!(profile.consent[0].state_json, r#"{"consented":false}"#);
+            // The last stored time is the latest batch's, the creation stays.
+            assert_eq!((profile.created_at_ms, profile.updated_at_ms), (1_000, 3_000));
+
+            // A batch that repeats what the profile holds changes nothing but its time.
+            let mut same = at(4, 4_000);
+            same.attributes = vec![("plan".into(), "\"gold\"".into()), ("city".into(), "\"Porto\"".into())];
+            same.consent[0].state_json = r#"{"consented":false}"#.into();
+            store.ingest_batches(&[same]).await.unwrap();
+            let again = store.profile(ws, Mpid(300)).await.unwrap().unwrap();
+            assert_eq!((again.attributes, again.consent), (profile.attributes, profile.consent));
+            assert_eq!(again.updated_at_ms, 4_000);
+        }
+    }
+
+    #[tokio::test]
     async fn a_group_committed_before_its_flush_is_seen_by_the_next_and_flushes_join() {
         for Backend { store, .. } in backends().await {
             let ws = new_org(&*store, "a").await.workspace_id;

@@ -16,13 +16,13 @@ pub(super) async fn store_group(pool: &PgPool, batches: &[IncomingBatch]) -> Sto
         match ingest.next_step() {
             Step::Read(queries) => {
                 for query in queries {
-                    let rows = bind(&query.statement.sql, &query.statement.params).fetch_all(&mut *tx).await?;
+                    let rows = bind(query.statement.sql, &query.statement.params).fetch_all(&mut *tx).await?;
                     ingest.absorb(query.lookup, rows.iter().map(cells).collect::<StoreResult<_>>()?)?;
                 }
             }
             Step::Write(statements) => {
                 for statement in statements {
-                    bind(&statement.sql, &statement.params).execute(&mut *tx).await?;
+                    bind(statement.sql, &statement.params).execute(&mut *tx).await?;
                 }
             }
             Step::Done(outcomes) => {

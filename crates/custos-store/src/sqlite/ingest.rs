@@ -162,7 +162,7 @@ fn drive(db: &Connection, batches: &[IncomingBatch]) -> StoreResult<Vec<IngestOu
         match ingest.next_step() {
             Step::Read(queries) => {
                 for query in queries {
-                    let mut statement = prepare(db, &query.statement.sql, &query.statement.params)?;
+                    let mut statement = prepare(db, query.statement.sql, &query.statement.params)?;
                     let width = statement.column_count();
                     let mut rows = statement.raw_query();
                     let mut read = Vec::new();
@@ -174,7 +174,7 @@ fn drive(db: &Connection, batches: &[IncomingBatch]) -> StoreResult<Vec<IngestOu
             }
             Step::Write(statements) => {
                 for statement in statements {
-                    prepare(db, &statement.sql, &statement.params)?.raw_execute()?;
+                    prepare(db, statement.sql, &statement.params)?.raw_execute()?;
                 }
             }
             Step::Done(outcomes) => return Ok(outcomes),
