@@ -32,6 +32,10 @@
 //! other processes and the hypervisor took meanwhile: on a shared machine,
 //! figures taken while those were high are noise.
 
+// As the `custos` binary: the server here runs with its allocator.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::future::Future;

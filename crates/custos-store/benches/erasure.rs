@@ -23,9 +23,9 @@ use custos_core::dsr::{Regulation, RequestType, Schedule, Subject, Trace};
 use custos_core::identity::{Identity, IdentityType, Mpid};
 use custos_core::ids::WorkspaceId;
 use custos_core::scope::Scope;
-use custos_store::{BatchBody, 
-    testing, CreateOutcome, DataSource, HashedKey, IncomingBatch, NewApiCredential, NewOrganization, NewSubjectRequest,
-    Store,
+use custos_store::{
+    testing, BatchBody, CreateOutcome, DataSource, HashedKey, IncomingBatch, NewApiCredential, NewOrganization,
+    NewSubjectRequest, Store,
 };
 
 const EVENTS_PER_BATCH: u64 = 10;
@@ -61,7 +61,10 @@ fn batch(ws: WorkspaceId, email: String, n: u64) -> IncomingBatch {
         consent: vec![],
         opted_out: None,
         event_count: EVENTS_PER_BATCH as i64,
-        body: BatchBody::compress(&format!(r#"{{"user_identities":{{"email":"{email}"}},"events":[{}]}}"#, events.join(","))),
+        body: BatchBody::compress(&format!(
+            r#"{{"user_identities":{{"email":"{email}"}},"events":[{}]}}"#,
+            events.join(",")
+        )),
         received_at_ms: 1_700_000_000_000,
         suppression_keys: vec![],
     }
