@@ -6,6 +6,10 @@
 //!   warm-up of a tenth of that;
 //! - `CUSTOS_BENCH_PROFILES` (default 1,000,000): profiles seeded before the
 //!   Identity API phases;
+//! - `CUSTOS_BENCH_USERS` (default 50,000): users the event batches are drawn
+//!   from, at random: the first batch of a user creates its profile, later
+//!   ones find it. 1 makes every batch a known user's, a number far above
+//!   the batches sent makes nearly every batch a new user's;
 //! - `CUSTOS_BENCH_DATABASE_URL`: run on PostgreSQL (a fresh schema of that
 //!   database) instead of SQLite in a temporary directory.
 //!
@@ -58,8 +62,6 @@ const EVENT_CONCURRENCY: usize = 64;
 /// about fill one group commit (at most 2,000 batches); more would only
 /// lengthen the queue, and the latencies with it.
 const BULK_CONCURRENCY: usize = 16;
-/// Users the event batches are drawn from: profiles get created, then re-found.
-const USER_POOL: u64 = 50_000;
 /// Profiles per `ingest_batches` call when seeding.
 const SEED_CHUNK: u64 = 5_000;
 /// Batches per `ingest_batches` call in the diagnostic store-only phase.
@@ -71,6 +73,7 @@ struct Settings {
     seconds: Duration,
     warmup: Duration,
     profiles: u64,
+    users: u64,
     database_url: Option<String>,
 }
 
@@ -78,11 +81,13 @@ impl Settings {
     fn from_env() -> Settings {
         let seconds: f64 = env_number("CUSTOS_BENCH_SECONDS", 10.0);
         let profiles: f64 = env_number("CUSTOS_BENCH_PROFILES", 1_000_000.0);
+        let users: f64 = env_number("CUSTOS_BENCH_USERS", 50_000.0);
         let seconds = Duration::from_secs_f64(seconds.max(0.1));
         Settings {
             seconds,
             warmup: (seconds / 10).max(Duration::from_millis(200)),
             profiles: (profiles as u64).max(1),
+            users: (users as u64).max(1),
             database_url: std::env::var("CUSTOS_BENCH_DATABASE_URL").ok().filter(|url| !url.is_empty()),
         }
     }
@@ -427,9 +432,9 @@ fn write_batch(out: &mut String, run: u32, request_id: u64, user: u64, now_ms: i
     let _ = write!(
         out,
         r#"{{"schema_version":2,"environment":"production","source_request_id":"r{run:08x}-{request_id}","timestamp_unixtime_ms":{now_ms},"user_identities":{{"customer_id":"cust-{user}","email":"user{user}@example.com"}},"user_attributes":{{"plan":"{plan}","age":{age},"city":"Lyon","vip":{vip},"tags":["beta","eu"]}},"device_info":{{"platform":"iOS","os_version":"17.4","device_model":"iPhone15,2","ios_idfv":"idfv-{user}"}},"consent_state":{{"gdpr":{{"marketing":{{"consented":true,"document":"v3","timestamp_unixtime_ms":{consented_ms},"location":"eu"}}}},"ccpa":{{"data_sale_opt_out":{{"consented":false,"timestamp_unixtime_ms":{consented_ms}}}}}}},"events":["#,
-        plan = ["free", "gold", "pro"][(user % 3) as usize],
-        age = 18 + user % 60,
-        vip = matches!(user % 7, 0),
+        plan = plan(user),
+        age = age(user),
+        vip = vip(user),
         consented_ms = consented_ms(user),
     );
     for index in 0..EVENTS_PER_BATCH {
@@ -459,6 +464,19 @@ fn write_batch(out: &mut String, run: u32, request_id: u64, user: u64, now_ms: i
     out.push_str("]}");
 }
 
+/// A user's attributes, the same in each of their batches.
+fn plan(user: u64) -> &'static str {
+    ["free", "gold", "pro"][(user % 3) as usize]
+}
+
+fn age(user: u64) -> u64 {
+    18 + user % 60
+}
+
+fn vip(user: u64) -> bool {
+    user % 7 == 0
+}
+
 /// When `user` gave consent. SDKs keep the consent state with the time it
 /// was given and send it unchanged in every batch.
 fn consented_ms(user: u64) -> i64 {
@@ -472,6 +490,7 @@ fn now_ms() -> i64 {
 /// Draws users and numbers batches for one run.
 struct BatchMaker {
     run: u32,
+    users: u64,
     next_request_id: AtomicU64,
 }
 
@@ -484,7 +503,7 @@ impl BatchMaker {
 
     fn append(&self, out: &mut String) {
         let request_id = self.next_request_id.fetch_add(1, Ordering::Relaxed);
-        let user = rand::thread_rng().gen_range(0..USER_POOL);
+        let user = rand::thread_rng().gen_range(0..self.users);
         write_batch(out, self.run, request_id, user, now_ms());
     }
 
@@ -502,17 +521,20 @@ impl BatchMaker {
     }
 }
 
-/// An event batch as the server hands it to the store, for the store-only run.
-fn direct_batch(workspace_id: WorkspaceId, input_id: i64, run: u32, n: u64) -> IncomingBatch {
-    let user = rand::thread_rng().gen_range(0..USER_POOL);
+/// An event batch as the server hands it to the store, for the store-only
+/// run: what the Events API makes of [`write_batch`]'s.
+fn direct_batch(workspace_id: WorkspaceId, input_id: i64, run: u32, users: u64, n: u64) -> IncomingBatch {
+    let user = rand::thread_rng().gen_range(0..users);
     let now = now_ms();
     let mut body = String::with_capacity(2_600);
     write_batch(&mut body, run, n, user, now);
-    let consent = |regulation: &str, purpose: &str| ConsentRecord {
+    // As the Events API stores consent: the state's keys in order.
+    let consent = |regulation: &str, purpose: &str, state_json: String| ConsentRecord {
         regulation: regulation.to_owned(),
         purpose: purpose.to_owned(),
-        state_json: format!(r#"{{"consented":true,"timestamp_unixtime_ms":{}}}"#, consented_ms(user)),
+        state_json,
     };
+    let consented = consented_ms(user);
     IncomingBatch {
         workspace_id,
         input_id,
@@ -525,14 +547,25 @@ fn direct_batch(workspace_id: WorkspaceId, input_id: i64, run: u32, n: u64) -> I
             Identity::new(IdentityType::IosIdfv, format!("idfv-{user}")),
         ],
         attributes: vec![
-            ("plan".into(), "\"gold\"".into()),
-            ("age".into(), (18 + user % 60).to_string()),
+            ("age".into(), age(user).to_string()),
             ("city".into(), "\"Lyon\"".into()),
-            ("vip".into(), "false".into()),
+            ("plan".into(), format!("\"{}\"", plan(user))),
             ("tags".into(), r#"["beta","eu"]"#.into()),
+            ("vip".into(), vip(user).to_string()),
         ],
         deleted_attributes: vec![],
-        consent: vec![consent("gdpr", "marketing"), consent("ccpa", "data_sale_opt_out")],
+        consent: vec![
+            consent(
+                "gdpr",
+                "marketing",
+                format!(r#"{{"consented":true,"document":"v3","location":"eu","timestamp_unixtime_ms":{consented}}}"#),
+            ),
+            consent(
+                "ccpa",
+                "data_sale_opt_out",
+                format!(r#"{{"consented":false,"timestamp_unixtime_ms":{consented}}}"#),
+            ),
+        ],
         opted_out: None,
         event_count: EVENTS_PER_BATCH as i64,
         body: BatchBody::compress(&body),
@@ -706,7 +739,7 @@ fn main() {
         base,
         key: org.server_input.key.clone(),
         secret: org.server_input.secret.clone(),
-        maker: Arc::new(BatchMaker { run, next_request_id: AtomicU64::new(0) }),
+        maker: Arc::new(BatchMaker { run, users: settings.users, next_request_id: AtomicU64::new(0) }),
         run,
         profiles: settings.profiles,
     };
@@ -722,7 +755,8 @@ fn main() {
         settings.profiles
     );
     println!(
-        "  a batch: {EVENTS_PER_BATCH} events, {batch_bytes} bytes; a bulk request: {BULK_BATCHES} batches, {bulk_bytes} bytes; users drawn from {USER_POOL}"
+        "  a batch: {EVENTS_PER_BATCH} events, {batch_bytes} bytes; a bulk request: {BULK_BATCHES} batches, {bulk_bytes} bytes; users drawn from {}",
+        settings.users
     );
 
     // 1-3. Events.
@@ -761,15 +795,17 @@ fn main() {
     // Diagnostic: the store alone, called as the ingest task calls it (from
     // a task of the server's runtime).
     let direct = {
-        let (store, seconds, max_batches) = (store.clone(), settings.seconds, settings.max_requests());
+        let (store, seconds, max_batches, users) =
+            (store.clone(), settings.seconds, settings.max_requests(), settings.users);
         server_rt
             .block_on(server_rt.spawn(async move {
                 let before = cpu_by_group();
                 let started = Instant::now();
                 let (mut batches, mut samples) = (0u64, Vec::new());
                 while started.elapsed() < seconds && batches < max_batches {
-                    let group: Vec<IncomingBatch> =
-                        (0..DIRECT_GROUP).map(|i| direct_batch(workspace_id, input_id, run, batches + i)).collect();
+                    let group: Vec<IncomingBatch> = (0..DIRECT_GROUP)
+                        .map(|i| direct_batch(workspace_id, input_id, run, users, batches + i))
+                        .collect();
                     let committing = Instant::now();
                     store.ingest_batches(&group).await.expect("ingest_batches");
                     samples.push(committing.elapsed());

@@ -207,4 +207,3 @@ impl From<rusqlite::Error> for StoreError {
         StoreError::Engine(error.to_string())
     }
 }
-
