@@ -474,7 +474,7 @@ fn age(user: u64) -> u64 {
 }
 
 fn vip(user: u64) -> bool {
-    user % 7 == 0
+    user.is_multiple_of(7)
 }
 
 /// When `user` gave consent. SDKs keep the consent state with the time it

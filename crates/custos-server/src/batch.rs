@@ -2,9 +2,18 @@
 //! nulls, numeric attribute values, `customerid` or `customer_id`, an MPID
 //! as number or string); what is malformed is refused with the path of the
 //! field and the rule it breaks.
+//!
+//! Events are most of a batch's bytes, and the rules look at three keys of
+//! their data: a well-formed batch is read in one pass that skims them
+//! ([`read_well_formed`]), without building the tree of JSON values that
+//! [`parse_batch`] walks to name each problem of a malformed one.
+
+use std::borrow::Cow;
 
 use custos_core::identity::{Identity, IdentityType, Mpid};
 use custos_store::ConsentRecord;
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 /// The event types of mParticle's JSON reference and schema.
@@ -62,10 +71,120 @@ pub(crate) struct ParsedBatch {
 
 /// Reads one batch; `at` names it in messages (`batch`, `[3]`).
 pub(crate) fn parse_batch(value: &Value, at: &str) -> Result<ParsedBatch, Vec<String>> {
-    let mut problems = Vec::new();
     let Value::Object(batch) = value else {
         return Err(vec![format!("{at}: must be a JSON object")]);
     };
+    parse_fields(batch, at, |parsed, problems| {
+        parse_events(batch.get("events"), &format!("{at}.events"), parsed, problems)
+    })
+}
+
+/// Reads a well-formed batch in one pass, without building its events: the
+/// fields the batch is read for are taken as they are in the text, and the
+/// events' data only for the keys the rules look at. `None` for anything
+/// else, which [`parse_batch`] then reads the long way, naming what is wrong.
+/// Both read a batch they accept alike (see the tests).
+pub(crate) fn read_well_formed(text: &str) -> Option<ParsedBatch> {
+    let skim: Skim<'_> = serde_json::from_str(text).ok()?;
+    let mut batch = Map::new();
+    for (name, raw) in [
+        ("source_request_id", skim.source_request_id),
+        ("environment", skim.environment),
+        ("mpid", skim.mpid),
+        ("user_identities", skim.user_identities),
+        ("device_info", skim.device_info),
+        ("mp_deviceid", skim.mp_deviceid),
+        ("user_attributes", skim.user_attributes),
+        ("deleted_user_attributes", skim.deleted_user_attributes),
+        ("consent_state", skim.consent_state),
+    ] {
+        if let Some(raw) = raw {
+            batch.insert(name.to_owned(), serde_json::from_str(raw.get()).ok()?);
+        }
+    }
+    parse_fields(&batch, "batch", |parsed, problems| {
+        if !skim_events(skim.events.as_deref().unwrap_or_default(), parsed) {
+            problems.push(String::new());
+        }
+    })
+    .ok()
+}
+
+/// What [`read_well_formed`] reads of a batch. A field of another type than
+/// these, or a duplicate one, fails the whole read.
+#[derive(Deserialize)]
+struct Skim<'a> {
+    #[serde(borrow)]
+    source_request_id: Option<&'a RawValue>,
+    #[serde(borrow)]
+    environment: Option<&'a RawValue>,
+    #[serde(borrow)]
+    mpid: Option<&'a RawValue>,
+    #[serde(borrow)]
+    events: Option<Vec<SkimmedEvent<'a>>>,
+    #[serde(borrow)]
+    user_identities: Option<&'a RawValue>,
+    #[serde(borrow)]
+    device_info: Option<&'a RawValue>,
+    #[serde(borrow)]
+    mp_deviceid: Option<&'a RawValue>,
+    #[serde(borrow)]
+    user_attributes: Option<&'a RawValue>,
+    #[serde(borrow)]
+    deleted_user_attributes: Option<&'a RawValue>,
+    #[serde(borrow)]
+    consent_state: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct SkimmedEvent<'a> {
+    #[serde(borrow)]
+    event_type: Option<&'a RawValue>,
+    #[serde(borrow)]
+    data: Option<SkimmedData<'a>>,
+}
+
+#[derive(Deserialize)]
+struct SkimmedData<'a> {
+    #[serde(borrow)]
+    event_name: Option<&'a RawValue>,
+    #[serde(borrow)]
+    is_opted_out: Option<&'a RawValue>,
+    #[serde(borrow)]
+    custom_attributes: Option<&'a RawValue>,
+}
+
+/// [`parse_events`]'s rules on skimmed events: whether they all hold.
+fn skim_events(events: &[SkimmedEvent<'_>], parsed: &mut ParsedBatch) -> bool {
+    let string = |raw: &RawValue| serde_json::from_str::<Cow<'_, str>>(raw.get()).ok();
+    parsed.event_count = events.len() as i64;
+    events.iter().all(|event| {
+        let Some(event_type) = event.event_type.and_then(string).filter(|t| EVENT_TYPES.contains(&t.as_ref())) else {
+            return false;
+        };
+        let data = event.data.as_ref();
+        if event_type == "custom_event" && data.and_then(|d| d.event_name).and_then(string).is_none() {
+            return false;
+        }
+        if event_type == "opt_out" {
+            match data.and_then(|d| d.is_opted_out).map(RawValue::get) {
+                Some("true") => parsed.opted_out = Some(true),
+                Some("false") => parsed.opted_out = Some(false),
+                _ => return false,
+            }
+        }
+        // An object, or null (which `Option` takes as absent).
+        data.and_then(|d| d.custom_attributes).is_none_or(|raw| raw.get().starts_with('{'))
+    })
+}
+
+/// The rules of a batch, on its fields; `events` reads the events.
+fn parse_fields(
+    batch: &Map<String, Value>,
+    at: &str,
+    events: impl FnOnce(&mut ParsedBatch, &mut Vec<String>),
+) -> Result<ParsedBatch, Vec<String>> {
+    let mut problems = Vec::new();
     let field = |name: &str| format!("{at}.{name}");
 
     let mut parsed = ParsedBatch {
@@ -87,7 +206,7 @@ pub(crate) fn parse_batch(value: &Value, at: &str) -> Result<ParsedBatch, Vec<St
         problems.push(format!("{}: must be a 64-bit integer, as a number or a string", field("mpid")));
         None
     });
-    parse_events(batch.get("events"), &field("events"), &mut parsed, &mut problems);
+    events(&mut parsed, &mut problems);
     parse_identities(batch, &field, &mut parsed, &mut problems);
     parse_attributes(batch, &field, &mut parsed, &mut problems);
     parse_consent(batch.get("consent_state"), &field("consent_state"), &mut parsed, &mut problems);
@@ -383,6 +502,87 @@ mod tests {
             parse_batch(&json!({"events": []}), "[1]").unwrap_err(),
             vec!["[1]: needs an mpid or at least one user or device identity to reach a profile"]
         );
+    }
+
+    /// Batches as SDKs send them, odd but valid ones, and malformed ones.
+    fn corpus() -> Vec<(Value, bool)> {
+        let event = |t: &str| json!({"event_type": t, "data": {"event_name": "e", "custom_attributes": {"k": "v"}}});
+        vec![
+            (
+                json!({"events": [event("custom_event"), event("screen_view"),
+                                  {"event_type": "commerce_event", "data": {"product_action": {"action": "purchase",
+                                   "products": [{"id": "sku", "price": 29.99, "quantity": 2}]}}}],
+                       "user_identities": {"email": "a@x.com"}}),
+                true,
+            ),
+            (
+                json!({"events": [{"event_type": "opt_out", "data": {"is_opted_out": false}},
+                                  {"event_type": "opt_out", "data": {"is_opted_out": true}}],
+                       "mpid": 7, "source_request_id": "r\"1", "environment": "unknown"}),
+                true,
+            ),
+            (
+                json!({"events": null, "mpid": " -42 ", "user_identities": {"customerid": "c", "customer_id": "d", "x": null},
+                       "device_info": {"ios_idfv": "v", "android_uuid": null, "platform": 3}, "mp_deviceid": "s",
+                       "user_attributes": {"a": [1, "b", true, null], "n": null, "f": 1.5},
+                       "deleted_user_attributes": ["gone"], "consent_state": {"gdpr": {"Marketing": {"consented": true}}},
+                       "unknown": {"nested": [1, 2]}}),
+                true,
+            ),
+            (
+                json!({"events": [{"event_type": "screen_view", "data": null}, {"event_type": "crash_report"}], "mpid": "5"}),
+                true,
+            ),
+            (
+                json!({"events": [{"event_type": "custom_event", "data": {"custom_attributes": null, "event_name": "é"}}], "mpid": 1}),
+                true,
+            ),
+            (
+                json!({"events": [{"event_type": "screen_view", "data": {"event_name": 5, "is_opted_out": "x"}}], "mpid": 1}),
+                true,
+            ),
+            (json!({"events": [{"event_type": "teleport"}], "mpid": 1}), false),
+            (json!({"events": [{"event_type": 5}], "mpid": 1}), false),
+            (json!({"events": [{"event_type": "custom_event", "data": {}}], "mpid": 1}), false),
+            (json!({"events": [{"event_type": "custom_event", "data": {"event_name": 1}}], "mpid": 1}), false),
+            (json!({"events": [{"event_type": "opt_out", "data": {"is_opted_out": "yes"}}], "mpid": 1}), false),
+            (json!({"events": [{"event_type": "screen_view", "data": {"custom_attributes": [1]}}], "mpid": 1}), false),
+            (json!({"events": [{"event_type": "screen_view", "data": 4}], "mpid": 1}), false),
+            (json!({"events": [7], "mpid": 1}), false),
+            (json!({"events": {}, "mpid": 1}), false),
+            (json!({"events": [], "mpid": 18_446_744_073_709_551_615u64}), false),
+            (json!({"events": [], "mpid": 1.5}), false),
+            (json!({"events": [], "user_identities": {"email": 5}}), false),
+            (json!({"events": [], "user_attributes": {"nested": {"a": 1}}, "mpid": 1}), false),
+            (json!({"events": [], "environment": "staging", "mpid": 1}), false),
+            (json!({"events": []}), false),
+            (json!([{"mpid": 1}]), false),
+        ]
+    }
+
+    #[test]
+    fn the_one_pass_read_agrees_with_the_long_way() {
+        for (batch, valid) in corpus() {
+            let text = batch.to_string();
+            let fast = read_well_formed(&text);
+            assert_eq!(fast.is_some(), valid, "{text}");
+            assert_eq!(parse_batch(&batch, "batch").is_ok(), valid, "{text}");
+            if let Some(fast) = fast {
+                assert_eq!(Ok(fast), parse_batch(&batch, "batch"), "{text}");
+            }
+        }
+        // Text the long way reads differently from `Value`'s own: duplicate
+        // keys (the last wins), spaces, escapes.
+        for text in [
+            r#"{"mpid": 1, "mpid": 2, "events": []}"#,
+            r#"{ "user_attributes" : { "a" : [ 1 , 2 ] } , "mpid" : "3" }"#,
+            r#"{"events": [{"event_type": "opt_out", "data": {"is_opted_out": true, "is_opted_out": false}}], "mpid": 1}"#,
+        ] {
+            let long_way = parse_batch(&serde_json::from_str(text).unwrap(), "batch");
+            if let Some(fast) = read_well_formed(text) {
+                assert_eq!(Ok(fast), long_way, "{text}");
+            }
+        }
     }
 
     #[test]

@@ -18,7 +18,7 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::auth::{basic_input, web_input_by_key};
-use crate::batch::{parse_batch, ParsedBatch};
+use crate::batch::{parse_batch, read_well_formed, ParsedBatch};
 use crate::dsr::now_ms;
 use crate::error::ApiError;
 use crate::state::{retry_after_secs, AppState};
@@ -57,8 +57,14 @@ async fn store_single(state: &AppState, input: &StoredInput, body: &[u8]) -> Res
         return Err(batch_too_large("batch"));
     }
     let text = std::str::from_utf8(body).map_err(|_| ApiError::invalid("body: must be UTF-8 JSON"))?;
-    let value: Value = serde_json::from_str(text).map_err(|e| ApiError::invalid(format!("body: invalid JSON: {e}")))?;
-    let parsed = parse_batch(&value, "batch").map_err(ApiError::Invalid)?;
+    let parsed = match read_well_formed(text) {
+        Some(parsed) => parsed,
+        None => {
+            let value: Value =
+                serde_json::from_str(text).map_err(|e| ApiError::invalid(format!("body: invalid JSON: {e}")))?;
+            parse_batch(&value, "batch").map_err(ApiError::Invalid)?
+        }
+    };
     throttle(state, input.workspace_id, 1)?;
     // The batch is kept as received: its bytes, not a re-serialization.
     store(state, vec![incoming(state, input, parsed, text)]).await
@@ -81,8 +87,15 @@ async fn upload_bulk(State(state): State<AppState>, headers: HeaderMap, body: By
         if raw.get().len() > MAX_BATCH_BYTES {
             return Err(batch_too_large(&at));
         }
-        let value: Value = serde_json::from_str(raw.get()).map_err(|e| ApiError::invalid(format!("{at}: {e}")))?;
-        match parse_batch(&value, &at) {
+        let parsed = match read_well_formed(raw.get()) {
+            Some(parsed) => Ok(parsed),
+            None => {
+                let value: Value =
+                    serde_json::from_str(raw.get()).map_err(|e| ApiError::invalid(format!("{at}: {e}")))?;
+                parse_batch(&value, &at)
+            }
+        };
+        match parsed {
             Ok(parsed) => batches.push(incoming(&state, &input, parsed, raw.get())),
             Err(mut found) => problems.append(&mut found),
         }
