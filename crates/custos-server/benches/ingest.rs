@@ -6,10 +6,17 @@
 //!   warm-up of a tenth of that;
 //! - `CUSTOS_BENCH_PROFILES` (default 1,000,000): profiles seeded before the
 //!   Identity API phases;
-//! - `CUSTOS_BENCH_USERS` (default 50,000): users the event batches are drawn
-//!   from, at random: the first batch of a user creates its profile, later
-//!   ones find it. 1 makes every batch a known user's, a number far above
-//!   the batches sent makes nearly every batch a new user's;
+//! - `CUSTOS_BENCH_USERS` (default 50,000): returning users, known to the
+//!   store before the Events API phases (one batch each, stored straight
+//!   through `Store::ingest_batches`);
+//! - `CUSTOS_BENCH_NEW_USERS` (default 0.05): the share of batches that come
+//!   from a user the store has not seen, whose batch creates a profile; the
+//!   others come from a returning user drawn at random. An app's traffic is
+//!   mostly its returning users': an SDK uploads a batch every few seconds of
+//!   a session, and only a user's first creates a profile. A first batch
+//!   costs several times a returning user's (its identities, attributes and
+//!   consent are new rows on random pages), so the mix is set here rather
+//!   than left to how long a phase runs; 1 measures new users alone;
 //! - `CUSTOS_BENCH_DATABASE_URL`: run on PostgreSQL (a fresh schema of that
 //!   database) instead of SQLite in a temporary directory.
 //!
@@ -22,7 +29,8 @@
 //! absolute figures on shared machines are noise: `GET /healthz`, a request
 //! that also reaches the store.
 //!
-//! Phases, each after its own baseline at the same concurrency:
+//! Phases, each after its own baseline at the same concurrency, once the
+//! returning users are stored:
 //! - `POST /v2/events`, one batch of 10 events per request, 64 at once;
 //! - `POST /v2/bulkevents`, 100 batches per request, 16 at once; then a check
 //!   that the store holds exactly the batches acknowledged with 202;
@@ -74,6 +82,7 @@ struct Settings {
     warmup: Duration,
     profiles: u64,
     users: u64,
+    new_users: f64,
     database_url: Option<String>,
 }
 
@@ -82,12 +91,15 @@ impl Settings {
         let seconds: f64 = env_number("CUSTOS_BENCH_SECONDS", 10.0);
         let profiles: f64 = env_number("CUSTOS_BENCH_PROFILES", 1_000_000.0);
         let users: f64 = env_number("CUSTOS_BENCH_USERS", 50_000.0);
+        let new_users: f64 = env_number("CUSTOS_BENCH_NEW_USERS", 0.05);
+        assert!((0.0..=1.0).contains(&new_users), "CUSTOS_BENCH_NEW_USERS must be between 0 and 1, not {new_users}");
         let seconds = Duration::from_secs_f64(seconds.max(0.1));
         Settings {
             seconds,
             warmup: (seconds / 10).max(Duration::from_millis(200)),
             profiles: (profiles as u64).max(1),
             users: (users as u64).max(1),
+            new_users,
             database_url: std::env::var("CUSTOS_BENCH_DATABASE_URL").ok().filter(|url| !url.is_empty()),
         }
     }
@@ -490,11 +502,33 @@ fn now_ms() -> i64 {
 /// Draws users and numbers batches for one run.
 struct BatchMaker {
     run: u32,
+    /// Returning users are `0..users`; new ones are numbered from `users` on.
     users: u64,
+    new_users: f64,
+    next_new_user: AtomicU64,
     next_request_id: AtomicU64,
 }
 
 impl BatchMaker {
+    fn new(run: u32, settings: &Settings) -> BatchMaker {
+        BatchMaker {
+            run,
+            users: settings.users,
+            new_users: settings.new_users,
+            next_new_user: AtomicU64::new(settings.users),
+            next_request_id: AtomicU64::new(0),
+        }
+    }
+
+    fn user(&self) -> u64 {
+        let mut rng = rand::thread_rng();
+        if rng.gen_bool(self.new_users) {
+            self.next_new_user.fetch_add(1, Ordering::Relaxed)
+        } else {
+            rng.gen_range(0..self.users)
+        }
+    }
+
     fn batch(&self) -> String {
         let mut out = String::with_capacity(2_600);
         self.append(&mut out);
@@ -503,8 +537,7 @@ impl BatchMaker {
 
     fn append(&self, out: &mut String) {
         let request_id = self.next_request_id.fetch_add(1, Ordering::Relaxed);
-        let user = rand::thread_rng().gen_range(0..self.users);
-        write_batch(out, self.run, request_id, user, now_ms());
+        write_batch(out, self.run, request_id, self.user(), now_ms());
     }
 
     fn bulk(&self) -> String {
@@ -523,8 +556,7 @@ impl BatchMaker {
 
 /// An event batch as the server hands it to the store, for the store-only
 /// run: what the Events API makes of [`write_batch`]'s.
-fn direct_batch(workspace_id: WorkspaceId, input_id: i64, run: u32, users: u64, n: u64) -> IncomingBatch {
-    let user = rand::thread_rng().gen_range(0..users);
+fn direct_batch(workspace_id: WorkspaceId, input_id: i64, run: u32, user: u64, n: u64) -> IncomingBatch {
     let now = now_ms();
     let mut body = String::with_capacity(2_600);
     write_batch(&mut body, run, n, user, now);
@@ -739,7 +771,7 @@ fn main() {
         base,
         key: org.server_input.key.clone(),
         secret: org.server_input.secret.clone(),
-        maker: Arc::new(BatchMaker { run, users: settings.users, next_request_id: AtomicU64::new(0) }),
+        maker: Arc::new(BatchMaker::new(run, &settings)),
         run,
         profiles: settings.profiles,
     };
@@ -755,9 +787,23 @@ fn main() {
         settings.profiles
     );
     println!(
-        "  a batch: {EVENTS_PER_BATCH} events, {batch_bytes} bytes; a bulk request: {BULK_BATCHES} batches, {bulk_bytes} bytes; users drawn from {}",
-        settings.users
+        "  a batch: {EVENTS_PER_BATCH} events, {batch_bytes} bytes; a bulk request: {BULK_BATCHES} batches, {bulk_bytes} bytes; {} returning users, {:.0}% of batches from new ones",
+        settings.users,
+        settings.new_users * 100.0
     );
+
+    // The returning users become known, in batches numbered apart from the
+    // store-only phase's.
+    let known = Instant::now();
+    server_rt.block_on(async {
+        for start in (0..settings.users).step_by(DIRECT_GROUP as usize) {
+            let group: Vec<IncomingBatch> = (start..settings.users.min(start + DIRECT_GROUP))
+                .map(|user| direct_batch(workspace_id, input_id, run, user, u64::MAX / 2 + user))
+                .collect();
+            store.ingest_batches(&group).await.expect("storing the returning users' first batches");
+        }
+    });
+    println!("  the {} returning users stored in {:.1?}", settings.users, known.elapsed());
 
     // 1-3. Events.
     println!("\nEvents API, {EVENT_CONCURRENCY} concurrent requests of one batch");
@@ -780,7 +826,7 @@ fn main() {
     ));
     bulk.print(Some(&bulk_baseline));
 
-    let acknowledged = events.acknowledged_batches() + bulk.acknowledged_batches();
+    let acknowledged = settings.users + events.acknowledged_batches() + bulk.acknowledged_batches();
     let stored = server_rt.block_on(workspace_counts(&*store, workspace_id));
     let verdict = if stored.batches as u64 == acknowledged && stored.events as u64 == acknowledged * EVENTS_PER_BATCH {
         "OK"
@@ -788,15 +834,15 @@ fn main() {
         "MISMATCH"
     };
     println!(
-        "  check: acknowledged {acknowledged}, stored {} ({} events, {} profiles): {verdict}",
+        "  check: acknowledged {acknowledged} (returning users' first batches included), stored {} ({} events, {} profiles): {verdict}",
         stored.batches, stored.events, stored.profiles
     );
 
     // Diagnostic: the store alone, called as the ingest task calls it (from
     // a task of the server's runtime).
     let direct = {
-        let (store, seconds, max_batches, users) =
-            (store.clone(), settings.seconds, settings.max_requests(), settings.users);
+        let (store, seconds, max_batches, maker) =
+            (store.clone(), settings.seconds, settings.max_requests(), traffic.maker.clone());
         server_rt
             .block_on(server_rt.spawn(async move {
                 let before = cpu_by_group();
@@ -804,7 +850,7 @@ fn main() {
                 let (mut batches, mut samples) = (0u64, Vec::new());
                 while started.elapsed() < seconds && batches < max_batches {
                     let group: Vec<IncomingBatch> = (0..DIRECT_GROUP)
-                        .map(|i| direct_batch(workspace_id, input_id, run, users, batches + i))
+                        .map(|i| direct_batch(workspace_id, input_id, run, maker.user(), batches + i))
                         .collect();
                     let committing = Instant::now();
                     store.ingest_batches(&group).await.expect("ingest_batches");
