@@ -14,7 +14,7 @@
 //!   others come from a returning user drawn at random. An app's traffic is
 //!   mostly its returning users': an SDK uploads a batch every few seconds of
 //!   a session, and only a user's first creates a profile. A first batch
-//!   costs several times a returning user's (its identities, attributes and
+//!   costs two to three times a returning user's (its identities, attributes and
 //!   consent are new rows on random pages), so the mix is set here rather
 //!   than left to how long a phase runs; 1 measures new users alone;
 //! - `CUSTOS_BENCH_DATABASE_URL`: run on PostgreSQL (a fresh schema of that
