@@ -98,17 +98,18 @@ pub(crate) struct ConnectArgs {
     /// A Custos platform's base URL, instead of a pod.
     #[arg(long)]
     base_url: Option<String>,
+    // Keys and secrets are random text that may begin with `-`.
     /// The workspace key (Data Subject Request API).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     workspace_key: String,
     /// The workspace secret.
-    #[arg(long, env = "CUSTOS_RM_WORKSPACE_SECRET", hide_env_values = true)]
+    #[arg(long, allow_hyphen_values = true, env = "CUSTOS_RM_WORKSPACE_SECRET", hide_env_values = true)]
     workspace_secret: String,
     /// The web input's key (Identity and Events APIs).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     web_key: String,
     /// The web input's secret.
-    #[arg(long, env = "CUSTOS_RM_WEB_SECRET", hide_env_values = true)]
+    #[arg(long, allow_hyphen_values = true, env = "CUSTOS_RM_WEB_SECRET", hide_env_values = true)]
     web_secret: String,
     #[arg(long)]
     json: bool,
@@ -356,4 +357,42 @@ async fn serve(args: RmServeArgs) -> anyhow::Result<()> {
     custos_rm::serve(listener, manager, config, crate::shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use crate::cli::{Cli, Command};
+
+    use super::RmCommand;
+
+    #[test]
+    fn keys_and_secrets_may_begin_with_a_hyphen() {
+        let cli = Cli::try_parse_from([
+            "custos",
+            "rm",
+            "connect",
+            "--name",
+            "eu",
+            "--base-url",
+            "http://127.0.0.1:8080",
+            "--workspace-key",
+            "-wk",
+            "--workspace-secret",
+            "-yws",
+            "--web-key",
+            "-k",
+            "--web-secret",
+            "--json-like",
+            "--json",
+        ])
+        .expect("credentials beginning with `-` parse");
+        let Command::Rm(RmCommand::Connect(args)) = cli.command else { panic!("not `rm connect`: {:?}", cli.command) };
+        assert_eq!(
+            (&*args.workspace_key, &*args.workspace_secret, &*args.web_key, &*args.web_secret),
+            ("-wk", "-yws", "-k", "--json-like")
+        );
+        assert!(args.json);
+    }
 }
