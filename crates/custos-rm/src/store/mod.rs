@@ -1,9 +1,16 @@
 //! The Request Manager's store: [`RmStore`] and its two backends, SQLite
 //! (the default, `rm.db` in the data directory) and PostgreSQL.
 //!
-//! As in `custos-store`, the SQL is written once (`queries.rs`) and expanded
-//! per backend, each backend owns its migrations (`migrations/<backend>/`),
-//! and one conformance suite (`tests/store.rs`) runs against both.
+//! The SQL is written once, as generic Rust over a [`Backend`] (what differs
+//! per database: its sqlx driver, its name, its pools), in one module per
+//! area, each with its trait: [`SettingStore`] (`settings.rs`: settings and
+//! admin tokens), [`ConnectionStore`] (`connections.rs`), [`RequestStore`]
+//! (`requests.rs`: requests, their audit trails and statuses) and
+//! [`JobStore`] (`jobs.rs`: the worker's claims and steps, and callbacks'
+//! updates). [`RmStore`] is their union. `columns.rs` says how values are
+//! stored (timestamps as Unix milliseconds). Each backend owns its
+//! migrations (`migrations/<backend>/`), and one conformance suite
+//! (`tests/store.rs`) runs against both.
 //!
 //! Everything the worker needs to resume lives here: a job's step, its
 //! attempts and when it is next due, and the `subject_request_id` it
@@ -17,19 +24,24 @@
 //! status happen in one transaction that first locks the request's row, so
 //! two jobs finishing at once never leave the request's status stale.
 
+mod backend;
+mod columns;
+mod connections;
+mod jobs;
 mod model;
 pub mod postgres;
-mod queries;
+mod requests;
+mod settings;
 pub mod sqlite;
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
-use time::OffsetDateTime;
-
-use crate::domain::job::JobState;
-use crate::domain::request::RequestStatus;
+pub use backend::Backend;
+pub use connections::ConnectionStore;
+pub use jobs::JobStore;
 pub use model::*;
+pub use requests::RequestStore;
+pub use settings::SettingStore;
 
 // Where the data lives is said as for the platform's store.
 pub use custos_store::{redact_url, DataSource, LocateError, Location};
@@ -56,69 +68,20 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// Everything the Request Manager keeps. One implementation per backend.
-#[async_trait]
-pub trait RmStore: Send + Sync + 'static {
+/// Everything the Request Manager keeps: the union of the area traits, each
+/// implemented once, for every [`Backend`], in its own module.
+pub trait RmStore: SettingStore + ConnectionStore + RequestStore + JobStore + Send + Sync + 'static {
     /// Which backend this is, for logs: `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
+}
 
-    // Settings.
-    async fn setting(&self, name: &str) -> StoreResult<Option<String>>;
-    /// Stores `value` unless the setting exists; returns the value now stored.
-    async fn setting_or_insert(&self, name: &str, value: &str) -> StoreResult<String>;
-
-    // Admin API tokens, by their SHA-256 digests.
-    async fn add_api_token(&self, digest: &str, now: OffsetDateTime) -> StoreResult<()>;
-    async fn api_token_digests(&self) -> StoreResult<Vec<String>>;
-
-    // Connections.
-    /// Fails with [`StoreError::Conflict`] if a connection of that name exists.
-    async fn insert_connection(&self, new: NewConnection) -> StoreResult<Connection>;
-    /// The connections not removed, oldest first.
-    async fn list_connections(&self) -> StoreResult<Vec<Connection>>;
-    /// Removes a connection and cancels its unfinished jobs. Returns whether it existed.
-    async fn remove_connection(&self, id: i64, now: OffsetDateTime) -> StoreResult<bool>;
-
-    // Requests.
-    /// Stores a request with one job per connection in `jobs` that is still
-    /// there; each job is due at once. Durable when this returns.
-    async fn create_request(&self, new: NewRequest, jobs: Vec<NewJob>) -> StoreResult<RequestRecord>;
-    /// Newest first.
-    async fn list_requests(&self, filter: &RequestFilter) -> StoreResult<Vec<RequestRecord>>;
-    async fn request_detail(&self, id: &str) -> StoreResult<Option<RequestDetail>>;
-    /// How many requests are in each status (statuses with none are left out).
-    async fn request_counts(&self) -> StoreResult<Vec<(RequestStatus, i64)>>;
-    /// The sealed results of a request's jobs, with each job's connection name.
-    async fn job_results(&self, request_id: &str) -> StoreResult<Vec<(String, Vec<u8>)>>;
-
-    // The worker.
-    /// Releases every claim: a starting worker is the only one of its store.
-    async fn release_claims(&self) -> StoreResult<u64>;
-    /// Claims up to `limit` unfinished jobs due at `now` and not claimed,
-    /// earliest first, until `claim_until`.
-    async fn claim_due_jobs(
-        &self,
-        now: OffsetDateTime,
-        claim_until: OffsetDateTime,
-        limit: i64,
-    ) -> StoreResult<Vec<i64>>;
-    async fn work_item(&self, job_id: i64) -> StoreResult<Option<WorkItem>>;
-    async fn work_item_by_processor_request(&self, processor_request_id: &str) -> StoreResult<Option<WorkItem>>;
-    /// Records a step's outcome and releases the claim (unless the update
-    /// keeps it). A job that was woken while claimed becomes due at once.
-    /// A finished job forgets the MPIDs its lookup found.
-    /// Returns false, changing nothing, if the job had already finished.
-    async fn record_step(&self, job_id: i64, update: JobUpdate, now: OffsetDateTime) -> StoreResult<bool>;
-    /// Applies an update from outside the worker (a callback) if the job is
-    /// still in state `expected` and unclaimed. Otherwise wakes the job, so
-    /// the worker asks the processor at once, and returns false.
-    async fn apply_unclaimed(
-        &self,
-        job_id: i64,
-        expected: JobState,
-        update: JobUpdate,
-        now: OffsetDateTime,
-    ) -> StoreResult<bool>;
+impl<B> RmStore for B
+where
+    B: Backend + SettingStore + ConnectionStore + RequestStore + JobStore,
+{
+    fn backend(&self) -> &'static str {
+        B::NAME
+    }
 }
 
 /// Opens (creating if needed) the store and applies pending migrations.

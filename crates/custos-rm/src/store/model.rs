@@ -2,7 +2,7 @@
 
 use time::OffsetDateTime;
 
-use crate::domain::job::{JobState, JobStatus, Step};
+use crate::domain::job::JobState;
 use crate::domain::request::{Regulation, RequestKind, RequestStatus};
 
 #[derive(Debug, Clone)]
@@ -161,24 +161,4 @@ impl JobUpdate {
             audit: audit.into(),
         }
     }
-}
-
-pub(crate) fn parse_step(text: &str) -> Result<Step, super::StoreError> {
-    Step::parse(text).ok_or_else(|| super::StoreError::Corrupt(format!("job step `{text}`")))
-}
-
-pub(crate) fn parse_job_status(text: &str) -> Result<JobStatus, super::StoreError> {
-    JobStatus::parse(text).ok_or_else(|| super::StoreError::Corrupt(format!("job status `{text}`")))
-}
-
-pub(crate) fn parse_kind(text: &str) -> Result<RequestKind, super::StoreError> {
-    RequestKind::parse(text).ok_or_else(|| super::StoreError::Corrupt(format!("request type `{text}`")))
-}
-
-pub(crate) fn parse_regulation(text: &str) -> Result<Regulation, super::StoreError> {
-    Regulation::parse(text).ok_or_else(|| super::StoreError::Corrupt(format!("regulation `{text}`")))
-}
-
-pub(crate) fn parse_request_status(text: &str) -> Result<RequestStatus, super::StoreError> {
-    RequestStatus::parse(text).ok_or_else(|| super::StoreError::Corrupt(format!("request status `{text}`")))
 }

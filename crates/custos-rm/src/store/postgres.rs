@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgQueryResult};
 
-use super::queries::impl_rm_store;
+use super::Backend;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -24,14 +24,23 @@ impl PostgresStore {
         MIGRATOR.run(&pool).await?;
         Ok(PostgresStore { pool })
     }
+}
+
+/// One pool serves reads and writes: PostgreSQL runs them side by side.
+impl Backend for PostgresStore {
+    type Db = sqlx::Postgres;
+
+    const NAME: &'static str = "postgres";
+
+    fn reader(&self) -> &PgPool {
+        &self.pool
+    }
 
     fn writer(&self) -> &PgPool {
         &self.pool
     }
 
-    fn reader(&self) -> &PgPool {
-        &self.pool
+    fn rows_affected(result: &PgQueryResult) -> u64 {
+        result.rows_affected()
     }
 }
-
-impl_rm_store!(PostgresStore, sqlx::Postgres, "postgres");

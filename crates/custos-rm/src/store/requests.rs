@@ -1,0 +1,259 @@
+//! Requests: each stored with one job per connection, its audit trail, and
+//! its status, derived from its jobs' under the request's lock.
+//!
+//! A write transaction starts by touching the request's row
+//! ([`LOCK_REQUEST`]): a row lock on PostgreSQL, and the write lock at once
+//! on SQLite (rather than a read lock upgraded later, which could deadlock).
+
+use async_trait::async_trait;
+use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Row, Type};
+use time::OffsetDateTime;
+
+use super::backend::{Backend, Conn, DbRow};
+use super::columns::{from_ms, ms, parse_job_status, parse_kind, parse_regulation, parse_request_status};
+use super::jobs::{job_from_row, JOB_COLUMNS};
+use super::{AuditEntry, NewJob, NewRequest, RequestDetail, RequestFilter, RequestRecord, StoreResult};
+use crate::domain::job::{JobStatus, Step};
+use crate::domain::request::RequestStatus;
+
+#[async_trait]
+pub trait RequestStore: Send + Sync {
+    /// Stores a request with one job per connection in `jobs` that is still
+    /// there; each job is due at once. Durable when this returns.
+    async fn create_request(&self, new: NewRequest, jobs: Vec<NewJob>) -> StoreResult<RequestRecord>;
+    /// Newest first.
+    async fn list_requests(&self, filter: &RequestFilter) -> StoreResult<Vec<RequestRecord>>;
+    async fn request_detail(&self, id: &str) -> StoreResult<Option<RequestDetail>>;
+    /// How many requests are in each status (statuses with none are left out).
+    async fn request_counts(&self) -> StoreResult<Vec<(RequestStatus, i64)>>;
+    /// The sealed results of a request's jobs, with each job's connection name.
+    async fn job_results(&self, request_id: &str) -> StoreResult<Vec<(String, Vec<u8>)>>;
+}
+
+/// Takes the request's lock; the first statement of every transaction that changes its jobs.
+pub(super) const LOCK_REQUEST: &str = "UPDATE requests SET id = id WHERE id = $1";
+
+const REQUEST_COLUMNS: &str =
+    "id, kind, regulation, status, subject_kinds, received_at, deadline_at, created_at, finished_at";
+
+fn request_from_row<B: Backend>(row: &DbRow<B>) -> StoreResult<RequestRecord>
+where
+    for<'r> i64: Decode<'r, B::Db> + Type<B::Db>,
+    for<'r> String: Decode<'r, B::Db> + Type<B::Db>,
+    for<'a> &'a str: ColumnIndex<DbRow<B>>,
+{
+    let kinds: String = row.try_get("subject_kinds")?;
+    Ok(RequestRecord {
+        id: row.try_get("id")?,
+        kind: parse_kind(&row.try_get::<String, _>("kind")?)?,
+        regulation: parse_regulation(&row.try_get::<String, _>("regulation")?)?,
+        status: parse_request_status(&row.try_get::<String, _>("status")?)?,
+        subject_kinds: kinds.split(',').filter(|k| !k.is_empty()).map(str::to_owned).collect(),
+        received_at: from_ms(row.try_get("received_at")?),
+        deadline: from_ms(row.try_get("deadline_at")?),
+        created_at: from_ms(row.try_get("created_at")?),
+        finished_at: row.try_get::<Option<i64>, _>("finished_at")?.map(from_ms),
+    })
+}
+
+/// Adds a line to the request's audit trail.
+pub(super) async fn audit<B: Backend>(
+    conn: &mut Conn<B>,
+    request_id: &str,
+    connection_name: Option<&str>,
+    event: &str,
+    now: i64,
+) -> StoreResult<()>
+where
+    for<'c> &'c mut Conn<B>: Executor<'c, Database = B::Db>,
+    for<'q> <B::Db as Database>::Arguments<'q>: IntoArguments<'q, B::Db>,
+    for<'q> i64: Encode<'q, B::Db> + Type<B::Db>,
+    for<'q> &'q str: Encode<'q, B::Db> + Type<B::Db>,
+    for<'q> Option<&'q str>: Encode<'q, B::Db>,
+{
+    sqlx::query("INSERT INTO audit (request_id, connection_name, at, event) VALUES ($1, $2, $3, $4)")
+        .bind(request_id)
+        .bind(connection_name)
+        .bind(now)
+        .bind(event)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Derives the request's status from its jobs'. The caller holds the request's lock.
+pub(super) async fn recompute_status<B: Backend>(conn: &mut Conn<B>, request_id: &str, now: i64) -> StoreResult<()>
+where
+    for<'c> &'c mut Conn<B>: Executor<'c, Database = B::Db>,
+    for<'q> <B::Db as Database>::Arguments<'q>: IntoArguments<'q, B::Db>,
+    for<'q> i64: Encode<'q, B::Db> + Type<B::Db>,
+    for<'q> String: Decode<'q, B::Db> + Type<B::Db>,
+    for<'q> &'q str: Encode<'q, B::Db> + Type<B::Db>,
+    for<'q> Option<i64>: Encode<'q, B::Db>,
+    for<'a> &'a str: ColumnIndex<DbRow<B>>,
+{
+    let rows =
+        sqlx::query("SELECT status FROM jobs WHERE request_id = $1").bind(request_id).fetch_all(&mut *conn).await?;
+    let mut statuses = Vec::with_capacity(rows.len());
+    for row in &rows {
+        statuses.push(parse_job_status(&row.try_get::<String, _>("status")?)?);
+    }
+    let status = RequestStatus::of(&statuses);
+    let finished = status.is_finished().then_some(now);
+    sqlx::query(
+        "UPDATE requests SET status = $2, \
+         finished_at = CASE WHEN $3 IS NULL THEN NULL ELSE COALESCE(finished_at, $3) END WHERE id = $1",
+    )
+    .bind(request_id)
+    .bind(status.as_str())
+    .bind(finished)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+// The bounds are what these statements bind and read; `backend.rs` says why each area repeats its own.
+#[async_trait]
+impl<B: Backend> RequestStore for B
+where
+    for<'c> &'c mut Conn<B>: Executor<'c, Database = B::Db>,
+    for<'q> <B::Db as Database>::Arguments<'q>: IntoArguments<'q, B::Db>,
+    for<'q> i64: Encode<'q, B::Db> + Decode<'q, B::Db> + Type<B::Db>,
+    for<'q> String: Encode<'q, B::Db> + Decode<'q, B::Db> + Type<B::Db>,
+    for<'q> &'q str: Encode<'q, B::Db> + Type<B::Db>,
+    for<'q> Option<&'q str>: Encode<'q, B::Db>,
+    for<'q> Option<i64>: Encode<'q, B::Db>,
+    for<'q> Vec<u8>: Decode<'q, B::Db> + Type<B::Db>,
+    for<'a> &'a str: ColumnIndex<DbRow<B>>,
+{
+    async fn create_request(&self, new: NewRequest, jobs: Vec<NewJob>) -> StoreResult<RequestRecord> {
+        let now = ms(new.created_at);
+        let mut tx = self.writer().begin().await?;
+        sqlx::query(
+            "INSERT INTO requests (id, kind, regulation, status, subject_sealed, subject_kinds, \
+             received_at, deadline_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&new.id)
+        .bind(new.kind.as_str())
+        .bind(new.regulation.as_str())
+        .bind(RequestStatus::Pending.as_str())
+        .bind(&new.subject_sealed)
+        .bind(new.subject_kinds.join(","))
+        .bind(ms(new.received_at))
+        .bind(ms(new.deadline))
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let mut fanned_out = 0;
+        for job in &jobs {
+            let connection = sqlx::query("SELECT name FROM connections WHERE id = $1 AND removed_at IS NULL")
+                .bind(job.connection_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let Some(connection) = connection else { continue };
+            let name: String = connection.try_get("name")?;
+            sqlx::query(
+                "INSERT INTO jobs (request_id, connection_id, connection_name, processor_request_id, \
+                 step, status, attempts, next_attempt_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $7)",
+            )
+            .bind(&new.id)
+            .bind(job.connection_id)
+            .bind(&name)
+            .bind(&job.processor_request_id)
+            .bind(Step::Lookup.as_str())
+            .bind(JobStatus::Pending.as_str())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            fanned_out += 1;
+        }
+        let event = format!(
+            "received: {} request under {}, identities given: {}; sent to {fanned_out} connection(s)",
+            new.kind.as_str(),
+            new.regulation.as_str().to_uppercase(),
+            new.subject_kinds.join(", "),
+        );
+        audit::<B>(&mut *tx, &new.id, None, &event, now).await?;
+        recompute_status::<B>(&mut *tx, &new.id, now).await?;
+        let row = sqlx::query(&format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE id = $1"))
+            .bind(&new.id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let record = request_from_row::<B>(&row)?;
+        tx.commit().await?;
+        Ok(record)
+    }
+
+    async fn list_requests(&self, filter: &RequestFilter) -> StoreResult<Vec<RequestRecord>> {
+        let now = ms(filter.now.unwrap_or_else(OffsetDateTime::now_utc));
+        let rows = sqlx::query(&format!(
+            "SELECT {REQUEST_COLUMNS} FROM requests \
+             WHERE ($1 IS NULL OR status = $1) \
+             AND ($2 IS NULL OR (CASE WHEN COALESCE(finished_at, $3) > deadline_at THEN 1 ELSE 0 END) = $2) \
+             ORDER BY created_at DESC, id DESC LIMIT $4 OFFSET $5"
+        ))
+        .bind(filter.status.map(|s| s.as_str()))
+        .bind(filter.overdue.map(i64::from))
+        .bind(now)
+        .bind(filter.limit)
+        .bind(filter.offset)
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter().map(request_from_row::<B>).collect()
+    }
+
+    async fn request_detail(&self, id: &str) -> StoreResult<Option<RequestDetail>> {
+        let mut conn = self.reader().acquire().await?;
+        let row = sqlx::query(&format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let request = request_from_row::<B>(&row)?;
+        let jobs = sqlx::query(&format!("SELECT {JOB_COLUMNS} FROM jobs j WHERE j.request_id = $1 ORDER BY j.id"))
+            .bind(id)
+            .fetch_all(&mut *conn)
+            .await?
+            .iter()
+            .map(job_from_row::<B>)
+            .collect::<StoreResult<Vec<_>>>()?;
+        let audit = sqlx::query("SELECT at, connection_name, event FROM audit WHERE request_id = $1 ORDER BY id")
+            .bind(id)
+            .fetch_all(&mut *conn)
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(AuditEntry {
+                    at: from_ms(row.try_get("at")?),
+                    connection_name: row.try_get("connection_name")?,
+                    event: row.try_get("event")?,
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        Ok(Some(RequestDetail { request, jobs, audit }))
+    }
+
+    async fn request_counts(&self) -> StoreResult<Vec<(RequestStatus, i64)>> {
+        let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM requests GROUP BY status ORDER BY status")
+            .fetch_all(self.reader())
+            .await?;
+        rows.iter()
+            .map(|row| Ok((parse_request_status(&row.try_get::<String, _>("status")?)?, row.try_get("n")?)))
+            .collect()
+    }
+
+    async fn job_results(&self, request_id: &str) -> StoreResult<Vec<(String, Vec<u8>)>> {
+        let rows = sqlx::query(
+            "SELECT j.connection_name, r.body FROM job_results r JOIN jobs j ON j.id = r.job_id \
+             WHERE j.request_id = $1 ORDER BY j.id",
+        )
+        .bind(request_id)
+        .fetch_all(self.reader())
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|row| Ok((row.try_get("connection_name")?, row.try_get("body")?)))
+            .collect::<Result<_, sqlx::Error>>()?)
+    }
+}
