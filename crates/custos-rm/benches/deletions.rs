@@ -214,7 +214,7 @@ async fn run(settings: Settings) {
         let dsr = metrics.metrics().counts(Api::Dsr);
         samples.push((start.elapsed().as_secs_f64(), dsr.calls - dsr_before.calls));
         let counts = manager.store.request_counts().await.unwrap();
-        let of = |status| counts.iter().find(|(s, _)| *s == status).map_or(0, |(_, n)| *n);
+        let of = |status| counts.iter().find(|counted| counted.status == status).map_or(0, |counted| counted.count);
         let (completed, failed) = (of(RequestStatus::Completed), of(RequestStatus::Failed));
         if last_report.elapsed() >= Duration::from_secs(15) {
             last_report = Instant::now();

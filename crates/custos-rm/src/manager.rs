@@ -196,8 +196,8 @@ impl RequestManager {
             .map(|job| {
                 let results = sealed
                     .iter()
-                    .position(|(name, _)| *name == job.connection_name)
-                    .map(|at| sealed.remove(at).1)
+                    .position(|results| results.connection_name == job.connection_name)
+                    .map(|at| sealed.remove(at).results_sealed)
                     .map(|body| {
                         self.key
                             .open_bytes(&body)

@@ -6,9 +6,9 @@ use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use crate::domain::request::{is_overdue, RequestStatus};
+use crate::domain::request::is_overdue;
 use crate::processor::{Api, Metrics, PACING_SHARE};
-use crate::store::{Connection, JobRecord, RequestDetail, RequestRecord};
+use crate::store::{Connection, JobRecord, RequestCount, RequestDetail, RequestRecord};
 
 pub fn timestamp(at: OffsetDateTime) -> String {
     at.format(&Rfc3339).unwrap_or_default()
@@ -80,7 +80,7 @@ pub fn request_detail(detail: &RequestDetail, now: OffsetDateTime) -> Value {
 
 /// Requests per status, and calls made per API with the documented limits
 /// they are paced under.
-pub fn stats(metrics: &Metrics, requests: &[(RequestStatus, i64)]) -> Value {
+pub fn stats(metrics: &Metrics, requests: &[RequestCount]) -> Value {
     let apis: serde_json::Map<String, Value> = Api::ALL
         .into_iter()
         .map(|api| {
@@ -97,6 +97,6 @@ pub fn stats(metrics: &Metrics, requests: &[(RequestStatus, i64)]) -> Value {
         })
         .collect();
     let requests: serde_json::Map<String, Value> =
-        requests.iter().map(|(status, count)| (status.as_str().to_owned(), json!(count))).collect();
+        requests.iter().map(|counted| (counted.status.as_str().to_owned(), json!(counted.count))).collect();
     json!({ "requests": requests, "apis": apis })
 }

@@ -194,7 +194,10 @@ async fn recorded_steps_move_the_request_and_keep_an_audit_trail() {
             events,
             [(Some("a"), "submitted"), (Some("b"), "lookup: no profile"), (Some("a"), "results downloaded")]
         );
-        assert_eq!(store.job_results("r1").await.unwrap(), [("a".to_owned(), vec![1, 2, 3])]);
+        assert_eq!(
+            store.job_results("r1").await.unwrap(),
+            [JobResults { connection_name: "a".to_owned(), results_sealed: vec![1, 2, 3] }]
+        );
         let item = store.work_item(job_a).await.unwrap().unwrap();
         assert_eq!(item.mpids_sealed, None, "a finished job forgets the profiles it found");
         assert_eq!(item.results_url.as_deref(), Some("http://a.test/v3/requests/p-a/results"));
@@ -303,24 +306,30 @@ async fn requests_are_listed_newest_first_by_status_and_deadline() {
             .await
             .unwrap();
         let ids = |records: Vec<RequestRecord>| records.into_iter().map(|r| r.id).collect::<Vec<_>>();
-        let page = |status, overdue, now| RequestFilter { status, overdue, now: Some(now), limit: 10, offset: 0 };
-        assert_eq!(ids(store.list_requests(&page(None, None, at(20))).await.unwrap()), ["r3", "r2", "r1"]);
+        let page = |status, overdue| RequestFilter { status, overdue, limit: 10, offset: 0 };
+        assert_eq!(ids(store.list_requests(&page(None, None), at(20)).await.unwrap()), ["r3", "r2", "r1"]);
         assert_eq!(
-            ids(store.list_requests(&page(Some(RequestStatus::Completed), None, at(20))).await.unwrap()),
+            ids(store.list_requests(&page(Some(RequestStatus::Completed), None), at(20)).await.unwrap()),
             ["r2"]
         );
         assert_eq!(
-            ids(store.list_requests(&page(Some(RequestStatus::Pending), None, at(20))).await.unwrap()),
+            ids(store.list_requests(&page(Some(RequestStatus::Pending), None), at(20)).await.unwrap()),
             ["r3", "r1"]
         );
         // Past the deadlines, the open ones are overdue; r2 finished in time.
         let late = at(40 * 86_400);
-        assert_eq!(ids(store.list_requests(&page(None, Some(true), late)).await.unwrap()), ["r3", "r1"]);
-        assert_eq!(ids(store.list_requests(&page(None, Some(false), late)).await.unwrap()), ["r2"]);
+        assert_eq!(ids(store.list_requests(&page(None, Some(true)), late).await.unwrap()), ["r3", "r1"]);
+        assert_eq!(ids(store.list_requests(&page(None, Some(false)), late).await.unwrap()), ["r2"]);
         let counts = store.request_counts().await.unwrap();
-        assert_eq!(counts, [(RequestStatus::Completed, 1), (RequestStatus::Pending, 2)]);
-        let second = RequestFilter { limit: 1, offset: 1, ..page(None, None, at(20)) };
-        assert_eq!(ids(store.list_requests(&second).await.unwrap()), ["r2"]);
+        assert_eq!(
+            counts,
+            [
+                RequestCount { status: RequestStatus::Completed, count: 1 },
+                RequestCount { status: RequestStatus::Pending, count: 2 }
+            ]
+        );
+        let second = RequestFilter { limit: 1, offset: 1, ..page(None, None) };
+        assert_eq!(ids(store.list_requests(&second, at(20)).await.unwrap()), ["r2"]);
     }
 }
 

@@ -265,8 +265,8 @@ async fn request(command: RequestCommand) -> anyhow::Result<()> {
                 bail!("--limit must be from 1 to 1000");
             }
             let manager = data.open().await?;
-            let filter = RequestFilter { status, overdue: overdue.then_some(true), now: Some(now), limit, offset: 0 };
-            let requests = manager.store.list_requests(&filter).await.map_err(RmError::from).map_err(explain)?;
+            let filter = RequestFilter { status, overdue: overdue.then_some(true), limit, offset: 0 };
+            let requests = manager.store.list_requests(&filter, now).await.map_err(RmError::from).map_err(explain)?;
             let list: Vec<_> = requests.iter().map(|r| views::request(r, now)).collect();
             print(&serde_json::json!({ "requests": list }), json, |_| {
                 list.iter().map(request_line).collect::<Vec<_>>().join("\n")

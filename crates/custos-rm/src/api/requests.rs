@@ -77,7 +77,7 @@ pub(super) async fn list(
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, RmError> {
     let mut problems = Vec::new();
-    let mut filter = RequestFilter { limit: 100, now: Some(OffsetDateTime::now_utc()), ..RequestFilter::default() };
+    let mut filter = RequestFilter { limit: 100, ..RequestFilter::default() };
     for (name, value) in &query {
         match name.as_str() {
             "status" => match RequestStatus::parse(value) {
@@ -104,8 +104,8 @@ pub(super) async fn list(
     if !problems.is_empty() {
         return Err(RmError::Invalid(problems));
     }
-    let requests = state.manager.store.list_requests(&filter).await?;
     let now = OffsetDateTime::now_utc();
+    let requests = state.manager.store.list_requests(&filter, now).await?;
     Ok(Json(json!({ "requests": requests.iter().map(|r| views::request(r, now)).collect::<Vec<_>>() })))
 }
 

@@ -116,9 +116,15 @@ where
     })
 }
 
-/// Locks the job's request and returns its id and the job's connection
-/// name, if the job is still open.
-async fn lock_open_job<B: Backend>(conn: &mut Conn<B>, job_id: i64) -> StoreResult<Option<(String, String)>>
+/// A job that can still change, under its request's lock.
+struct OpenJob {
+    id: i64,
+    request_id: String,
+    connection_name: String,
+}
+
+/// Locks the job's request and returns the job, if it is still open.
+async fn lock_open_job<B: Backend>(conn: &mut Conn<B>, job_id: i64) -> StoreResult<Option<OpenJob>>
 where
     for<'c> &'c mut Conn<B>: Executor<'c, Database = B::Db>,
     for<'q> <B::Db as Database>::Arguments<'q>: IntoArguments<'q, B::Db>,
@@ -135,7 +141,11 @@ where
         .fetch_optional(&mut *conn)
         .await?;
     match row {
-        Some(row) => Ok(Some((row.try_get("request_id")?, row.try_get("connection_name")?))),
+        Some(row) => Ok(Some(OpenJob {
+            id: job_id,
+            request_id: row.try_get("request_id")?,
+            connection_name: row.try_get("connection_name")?,
+        })),
         None => Ok(None),
     }
 }
@@ -145,9 +155,7 @@ where
 /// request's status. Returns whether the job was written.
 async fn write_job<B: Backend>(
     conn: &mut Conn<B>,
-    job_id: i64,
-    request_id: &str,
-    connection_name: &str,
+    job: &OpenJob,
     update: JobUpdate,
     now: i64,
     expected: Option<JobState>,
@@ -179,7 +187,7 @@ where
          WHERE id = $1 AND status IN {OPEN}{condition}"
     );
     let mut query = sqlx::query(&sql)
-        .bind(job_id)
+        .bind(job.id)
         .bind(update.state.step.as_str())
         .bind(update.state.status.as_str())
         .bind(i64::from(update.state.attempts))
@@ -201,13 +209,13 @@ where
             "INSERT INTO job_results (job_id, body) VALUES ($1, $2) \
              ON CONFLICT (job_id) DO UPDATE SET body = excluded.body",
         )
-        .bind(job_id)
+        .bind(job.id)
         .bind(body)
         .execute(&mut *conn)
         .await?;
     }
-    audit::<B>(&mut *conn, request_id, Some(connection_name), &update.audit, now).await?;
-    recompute_status::<B>(&mut *conn, request_id, now).await?;
+    audit::<B>(&mut *conn, &job.request_id, Some(&job.connection_name), &update.audit, now).await?;
+    recompute_status::<B>(&mut *conn, &job.request_id, now).await?;
     Ok(true)
 }
 
@@ -269,10 +277,10 @@ where
     async fn record_step(&self, job_id: i64, update: JobUpdate, now: OffsetDateTime) -> StoreResult<bool> {
         let now = ms(now);
         let mut tx = self.writer().begin().await?;
-        let Some((request_id, name)) = lock_open_job::<B>(&mut *tx, job_id).await? else {
+        let Some(job) = lock_open_job::<B>(&mut *tx, job_id).await? else {
             return Ok(false);
         };
-        let written = write_job::<B>(&mut *tx, job_id, &request_id, &name, update, now, None).await?;
+        let written = write_job::<B>(&mut *tx, &job, update, now, None).await?;
         tx.commit().await?;
         Ok(written)
     }
@@ -286,11 +294,11 @@ where
     ) -> StoreResult<bool> {
         let now = ms(now);
         let mut tx = self.writer().begin().await?;
-        let Some((request_id, name)) = lock_open_job::<B>(&mut *tx, job_id).await? else {
+        let Some(job) = lock_open_job::<B>(&mut *tx, job_id).await? else {
             return Ok(false);
         };
         let audit_line = update.audit.clone();
-        if write_job::<B>(&mut *tx, job_id, &request_id, &name, update, now, Some(expected)).await? {
+        if write_job::<B>(&mut *tx, &job, update, now, Some(expected)).await? {
             tx.commit().await?;
             return Ok(true);
         }
@@ -304,7 +312,7 @@ where
         .execute(&mut *tx)
         .await?;
         let event = format!("{audit_line} (not applied while the worker holds the job; it asks the processor next)");
-        audit::<B>(&mut *tx, &request_id, Some(&name), &event, now).await?;
+        audit::<B>(&mut *tx, &job.request_id, Some(&job.connection_name), &event, now).await?;
         tx.commit().await?;
         Ok(false)
     }

@@ -109,11 +109,25 @@ pub struct RequestDetail {
 #[derive(Debug, Clone, Default)]
 pub struct RequestFilter {
     pub status: Option<RequestStatus>,
-    /// Only requests past their deadline (or only those within it).
+    /// Only requests past their deadline (or only those within it), as of
+    /// the `now` the list is asked for.
     pub overdue: Option<bool>,
-    pub now: Option<OffsetDateTime>,
     pub limit: i64,
     pub offset: i64,
+}
+
+/// How many requests are in a status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestCount {
+    pub status: RequestStatus,
+    pub count: i64,
+}
+
+/// The sealed results one job downloaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobResults {
+    pub connection_name: String,
+    pub results_sealed: Vec<u8>,
 }
 
 /// A job with what working on it needs.

@@ -12,7 +12,9 @@ use time::OffsetDateTime;
 use super::backend::{Backend, Conn, DbRow};
 use super::columns::{from_ms, ms, parse_job_status, parse_kind, parse_regulation, parse_request_status};
 use super::jobs::{job_from_row, JOB_COLUMNS};
-use super::{AuditEntry, NewJob, NewRequest, RequestDetail, RequestFilter, RequestRecord, StoreResult};
+use super::{
+    AuditEntry, JobResults, NewJob, NewRequest, RequestCount, RequestDetail, RequestFilter, RequestRecord, StoreResult,
+};
 use crate::domain::job::{JobStatus, Step};
 use crate::domain::request::RequestStatus;
 
@@ -21,13 +23,13 @@ pub trait RequestStore: Send + Sync {
     /// Stores a request with one job per connection in `jobs` that is still
     /// there; each job is due at once. Durable when this returns.
     async fn create_request(&self, new: NewRequest, jobs: Vec<NewJob>) -> StoreResult<RequestRecord>;
-    /// Newest first.
-    async fn list_requests(&self, filter: &RequestFilter) -> StoreResult<Vec<RequestRecord>>;
+    /// Newest first. `now` says which requests are overdue.
+    async fn list_requests(&self, filter: &RequestFilter, now: OffsetDateTime) -> StoreResult<Vec<RequestRecord>>;
     async fn request_detail(&self, id: &str) -> StoreResult<Option<RequestDetail>>;
     /// How many requests are in each status (statuses with none are left out).
-    async fn request_counts(&self) -> StoreResult<Vec<(RequestStatus, i64)>>;
-    /// The sealed results of a request's jobs, with each job's connection name.
-    async fn job_results(&self, request_id: &str) -> StoreResult<Vec<(String, Vec<u8>)>>;
+    async fn request_counts(&self) -> StoreResult<Vec<RequestCount>>;
+    /// The sealed results of a request's jobs, in the jobs' order.
+    async fn job_results(&self, request_id: &str) -> StoreResult<Vec<JobResults>>;
 }
 
 /// Takes the request's lock; the first statement of every transaction that changes its jobs.
@@ -185,8 +187,7 @@ where
         Ok(record)
     }
 
-    async fn list_requests(&self, filter: &RequestFilter) -> StoreResult<Vec<RequestRecord>> {
-        let now = ms(filter.now.unwrap_or_else(OffsetDateTime::now_utc));
+    async fn list_requests(&self, filter: &RequestFilter, now: OffsetDateTime) -> StoreResult<Vec<RequestRecord>> {
         let rows = sqlx::query(&format!(
             "SELECT {REQUEST_COLUMNS} FROM requests \
              WHERE ($1 IS NULL OR status = $1) \
@@ -195,7 +196,7 @@ where
         ))
         .bind(filter.status.map(|s| s.as_str()))
         .bind(filter.overdue.map(i64::from))
-        .bind(now)
+        .bind(ms(now))
         .bind(filter.limit)
         .bind(filter.offset)
         .fetch_all(self.reader())
@@ -234,16 +235,21 @@ where
         Ok(Some(RequestDetail { request, jobs, audit }))
     }
 
-    async fn request_counts(&self) -> StoreResult<Vec<(RequestStatus, i64)>> {
+    async fn request_counts(&self) -> StoreResult<Vec<RequestCount>> {
         let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM requests GROUP BY status ORDER BY status")
             .fetch_all(self.reader())
             .await?;
         rows.iter()
-            .map(|row| Ok((parse_request_status(&row.try_get::<String, _>("status")?)?, row.try_get("n")?)))
+            .map(|row| {
+                Ok(RequestCount {
+                    status: parse_request_status(&row.try_get::<String, _>("status")?)?,
+                    count: row.try_get("n")?,
+                })
+            })
             .collect()
     }
 
-    async fn job_results(&self, request_id: &str) -> StoreResult<Vec<(String, Vec<u8>)>> {
+    async fn job_results(&self, request_id: &str) -> StoreResult<Vec<JobResults>> {
         let rows = sqlx::query(
             "SELECT j.connection_name, r.body FROM job_results r JOIN jobs j ON j.id = r.job_id \
              WHERE j.request_id = $1 ORDER BY j.id",
@@ -253,7 +259,12 @@ where
         .await?;
         Ok(rows
             .iter()
-            .map(|row| Ok((row.try_get("connection_name")?, row.try_get("body")?)))
+            .map(|row| {
+                Ok(JobResults {
+                    connection_name: row.try_get("connection_name")?,
+                    results_sealed: row.try_get("body")?,
+                })
+            })
             .collect::<Result<_, sqlx::Error>>()?)
     }
 }
