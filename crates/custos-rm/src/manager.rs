@@ -45,18 +45,16 @@ impl RequestManager {
     /// Opens the store at `source` and the key in `key_dir` (created on first
     /// use), and checks that the key is the store's.
     pub async fn open(source: &DataSource, key_dir: &Path) -> Result<RequestManager, OpenError> {
-        let store = store::open(source)
-            .await
-            .map_err(|error| OpenError::Store { source_name: format!("{source:?}"), error })?;
+        let source_name = format!("{source:?}");
+        let store =
+            store::open(source).await.map_err(|error| OpenError::Store { source_name: source_name.clone(), error })?;
         let path = key_dir.join(KEY_FILE).display().to_string();
         let key = SealingKey::load_or_create(key_dir).map_err(|error| OpenError::Key { path: path.clone(), error })?;
-        RequestManager::with_key(store, key, Arc::new(Processors::default())).await.map_err(|error| match error {
-            RmError::Unauthorized(_) => OpenError::WrongKey { path },
-            other => OpenError::Store {
-                source_name: format!("{source:?}"),
-                error: store::StoreError::Corrupt(other.to_string()),
-            },
-        })
+        match key_opens_store(&*store, &key).await {
+            Ok(true) => Ok(RequestManager { store, key, processors: Arc::new(Processors::default()) }),
+            Ok(false) => Err(OpenError::WrongKey { path }),
+            Err(error) => Err(OpenError::Store { source_name, error }),
+        }
     }
 
     /// A manager over an open store, checking that `key` is the store's.
@@ -65,8 +63,7 @@ impl RequestManager {
         key: SealingKey,
         processors: Arc<Processors>,
     ) -> Result<RequestManager, RmError> {
-        let stored = store.setting_or_insert(KEY_CHECK_SETTING, &key.seal(KEY_CHECK_TEXT)).await?;
-        if key.open(&stored).as_deref() != Some(KEY_CHECK_TEXT) {
+        if !key_opens_store(&*store, &key).await? {
             return Err(RmError::Unauthorized("the key does not open this store's secrets".into()));
         }
         Ok(RequestManager { store, key, processors })
@@ -218,6 +215,13 @@ impl RequestManager {
             .map(|text| decode_subject(&text))
             .ok_or_else(|| RmError::Internal("a subject does not open with the key".into()))
     }
+}
+
+/// Whether `key` opens the store's secrets. The first key asked seals the
+/// check, and so becomes the store's.
+async fn key_opens_store(store: &dyn RmStore, key: &SealingKey) -> Result<bool, store::StoreError> {
+    let stored = store.setting_or_insert(KEY_CHECK_SETTING, &key.seal(KEY_CHECK_TEXT)).await?;
+    Ok(key.open(&stored).as_deref() == Some(KEY_CHECK_TEXT))
 }
 
 pub fn target_of(connection: &Connection) -> Result<Target, RmError> {
