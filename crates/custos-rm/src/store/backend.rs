@@ -17,7 +17,7 @@ use sqlx::{Database, Pool};
 
 /// A database the store runs on: [`super::sqlite::SqliteStore`] or
 /// [`super::postgres::PostgresStore`].
-pub trait Backend: Send + Sync + 'static {
+pub(crate) trait Backend: Send + Sync + 'static {
     /// The sqlx driver.
     type Db: Database;
 

@@ -1,7 +1,7 @@
 //! The Request Manager's store: [`RmStore`] and its two backends, SQLite
 //! (the default, `rm.db` in the data directory) and PostgreSQL.
 //!
-//! The SQL is written once, as generic Rust over a [`Backend`] (what differs
+//! The SQL is written once, as generic Rust over a `Backend` (what differs
 //! per database: its sqlx driver, its name, its pools), in one module per
 //! area, each with its trait: [`SettingStore`] (`settings.rs`: settings and
 //! admin tokens), [`ConnectionStore`] (`connections.rs`), [`RequestStore`]
@@ -36,7 +36,7 @@ pub mod sqlite;
 
 use std::sync::Arc;
 
-pub use backend::Backend;
+pub(crate) use backend::Backend;
 pub use connections::ConnectionStore;
 pub use jobs::JobStore;
 pub use model::*;
@@ -69,7 +69,7 @@ pub enum StoreError {
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// Everything the Request Manager keeps: the union of the area traits, each
-/// implemented once, for every [`Backend`], in its own module.
+/// implemented once, for every `Backend` (`backend.rs`), in its own module.
 pub trait RmStore: SettingStore + ConnectionStore + RequestStore + JobStore + Send + Sync + 'static {
     /// Which backend this is, for logs: `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
