@@ -2,14 +2,14 @@
 //! behind the request's session, and [`CsrfForm`], a form whose CSRF token
 //! and origin were checked.
 //!
-//! ```ignore
+//! ```text
 //! async fn users<S: ConsoleService>(signed_in: SignedIn<S>) -> Response { … }
 //! async fn invite<S: ConsoleService>(signed_in: SignedIn<S>, CsrfForm(form): CsrfForm<InviteForm>) -> Response { … }
 //! ```
 //! `CsrfForm` reads the body, so it comes last.
 
 use axum::body::to_bytes;
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, FromRequestParts, OptionalFromRequestParts, Request};
 use axum::http::header::{CONTENT_TYPE, SET_COOKIE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method};
@@ -115,6 +115,20 @@ impl<S: ConsoleService> FromRequestParts<S> for SignedIn<S> {
             );
         }
         Err(response)
+    }
+}
+
+/// `Option<SignedIn<S>>`: the person if signed in, `None` otherwise (a
+/// page anyone may see, drawn with the navigation when someone is signed in).
+impl<S: ConsoleService> OptionalFromRequestParts<S> for SignedIn<S> {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, service: &S) -> Result<Option<SignedIn<S>>, Response> {
+        match find_session(service, &parts.headers).await {
+            Ok(SessionState::Open(signed_in)) => Ok(Some(signed_in)),
+            Ok(SessionState::Ended | SessionState::Absent) => Ok(None),
+            Err(error) => Err(server_error_response(service.console(), &error)),
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 //! invited"), carried in a short-lived cookie of the service's own and
 //! cleared by the page that shows it.
 //!
-//! ```ignore
+//! ```text
 //! async fn invite(service: State<S>, …) -> Response {
 //!     …
 //!     redirect_with_flash(service.console(), "/users", Flash::success("Invitation sent"))

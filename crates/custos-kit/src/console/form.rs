@@ -2,7 +2,7 @@
 //! point assistive technology at it (`aria-invalid`, `aria-describedby`),
 //! plus the error summary at the top of a form and the CSRF field.
 //!
-//! ```ignore
+//! ```text
 //! let mut errors = FormErrors::new();
 //! errors.add("email", "Enter an email address, like name@example.com");
 //! html! {

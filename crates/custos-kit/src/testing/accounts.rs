@@ -2,7 +2,7 @@
 //! keeps a console's accounts must do. A store's tests call [`run_all`]
 //! once per backend, on a fresh store:
 //!
-//! ```ignore
+//! ```text
 //! #[tokio::test]
 //! async fn console_accounts_conform() {
 //!     for store in test_stores().await {

@@ -3,7 +3,7 @@
 //! headless Chromium, `axe-core` checking every page, screenshots into
 //! `target/console-screenshots/`.
 //!
-//! ```ignore
+//! ```text
 //! let Some(browser) = BrowserScripts::find() else { return }; // skipped, and said why
 //! let report = tokio::task::spawn_blocking(move || browser.run("console/kit_demo.mjs", &[&base_url, &invite_url]))
 //!     .await
