@@ -3,6 +3,7 @@
 //! service built on the kit, and the same demo driven in headless Chromium
 //! with axe-core.
 
+mod browser;
 mod client;
 mod conformance;
 mod demo;
