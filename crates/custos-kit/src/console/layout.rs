@@ -88,6 +88,7 @@ pub fn page(shell: &Shell, title: &str, content: Markup) -> Markup {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · " (shell.product) }
+                link rel="icon" href="data:,";
                 link rel="stylesheet" href=(assets::stylesheet_path());
                 script src=(assets::script_path()) defer {}
             }
