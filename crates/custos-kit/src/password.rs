@@ -97,6 +97,12 @@ static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| {
     hash_password(&crate::secret::new_secret()).expect("hashing a random password with the default parameters")
 });
 
+/// Computes the dummy hash now (tens of milliseconds), so that the first
+/// sign-in with an unknown email takes no longer than the others.
+pub fn prepare_dummy_hash() {
+    LazyLock::force(&DUMMY_HASH);
+}
+
 /// Verifies against `stored`, or, when there is none (unknown email, no
 /// password set yet), against a dummy hash, so that both take as long and
 /// the time of the answer does not tell whether the account exists.

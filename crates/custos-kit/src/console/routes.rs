@@ -214,6 +214,9 @@ async fn sign_in_with<S: ConsoleService>(
 
     accounts.clear_failed_sign_ins(&email).await?;
     accounts.delete_sessions_idle_since(now - config.idle.idle_timeout).await?;
+    if let Some(previous) = config.cookies().session.read(headers) {
+        accounts.delete_session(&secret::digest(previous)).await?;
+    }
     let session_cookie = start_session(console, &email, now).await?;
     service.audit(ConsoleEvent::SignedIn { email: &email }).await?;
     Ok(with_cookies(see_other(after_sign_in(next.as_deref())), [session_cookie]))

@@ -120,7 +120,10 @@ impl std::fmt::Debug for Console {
 }
 
 impl Console {
+    /// Also computes the dummy password hash (see
+    /// [`crate::password::verify_password_or_dummy`]), once per process.
     pub fn new(config: ConsoleConfig, accounts: Arc<dyn ConsoleAccounts>, clock: Arc<dyn Clock>) -> Console {
+        crate::password::prepare_dummy_hash();
         Console { config: Arc::new(config), accounts, clock }
     }
 

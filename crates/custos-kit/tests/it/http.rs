@@ -159,6 +159,14 @@ async fn signing_in_goes_on_to_the_page_asked_for() {
     client.get("/settings").await.assert(StatusCode::OK).assert_contains("<h1>Settings</h1>");
     // Signed in, the sign-in page sends one on.
     client.get("/login?next=%2Fkeys").await.assert_redirect("/keys");
+    // Signing in again replaces the session: the previous one ends.
+    let previous = client.cookies();
+    let csrf = client.get("/keys").await.csrf();
+    client.post("/login", &[("csrf_token", &csrf), ("email", ANN), ("password", PASSWORD)]).await.assert_redirect("/");
+    assert_ne!(client.cookies(), previous);
+    let replayed = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let answer = replayed.get(format!("{base}/")).header("cookie", previous).send().await.unwrap();
+    assert_eq!(answer.status(), StatusCode::SEE_OTHER, "the previous session is gone");
 
     // Emails are matched whatever their case; a next off the site goes home.
     let other = Client::new(&base);
