@@ -7,6 +7,7 @@ use std::time::Duration;
 use custos_store::{CallbackDelivery, CallbackResult};
 use tokio::sync::watch;
 
+use super::network::RefusedTarget;
 use super::{millis, now_ms, wire};
 use crate::state::AppState;
 
@@ -71,7 +72,7 @@ enum Failure {
 
 async fn attempt(state: &AppState, client: &reqwest::Client, delivery: &CallbackDelivery) -> Result<u16, Failure> {
     let dsr = &state.dsr;
-    let url = dsr.callback_policy.check_url(&delivery.url).map_err(Failure::Refused)?;
+    let url = dsr.callback_policy.check_url(&delivery.url).map_err(|e| Failure::Refused(e.to_string()))?;
     let request = state
         .store
         .subject_request(delivery.workspace_id, &delivery.request_id)
@@ -90,14 +91,9 @@ async fn attempt(state: &AppState, client: &reqwest::Client, delivery: &Callback
         .body(body)
         .send()
         .await
-        .map_err(|e| {
-            let refused = std::error::Error::source(&e).is_some_and(|s| s.to_string().contains("private or reserved"));
-            let message = format!("{e}");
-            if refused {
-                Failure::Refused(message)
-            } else {
-                Failure::Retry(message)
-            }
+        .map_err(|e| match RefusedTarget::is_behind(&e) {
+            true => Failure::Refused(e.to_string()),
+            false => Failure::Retry(e.to_string()),
         })?;
     let code = response.status().as_u16();
     if response.status().is_success() {
