@@ -86,6 +86,7 @@ pub(crate) fn parse_batch(value: &Value, at: &str) -> Result<ParsedBatch, Vec<St
 /// Both read a batch they accept alike (see the tests).
 pub(crate) fn read_well_formed(text: &str) -> Option<ParsedBatch> {
     let skim: Skim<'_> = serde_json::from_str(text).ok()?;
+    let events = skim_events(skim.events.as_deref().unwrap_or_default())?;
     let mut batch = Map::new();
     for (name, raw) in [
         ("source_request_id", skim.source_request_id),
@@ -102,10 +103,9 @@ pub(crate) fn read_well_formed(text: &str) -> Option<ParsedBatch> {
             batch.insert(name.to_owned(), serde_json::from_str(raw.get()).ok()?);
         }
     }
-    parse_fields(&batch, "batch", |parsed, problems| {
-        if !skim_events(skim.events.as_deref().unwrap_or_default(), parsed) {
-            problems.push(String::new());
-        }
+    parse_fields(&batch, "batch", |parsed, _| {
+        parsed.event_count = events.count;
+        parsed.opted_out = events.opted_out;
     })
     .ok()
 }
@@ -154,28 +154,36 @@ struct SkimmedData<'a> {
     custom_attributes: Option<&'a RawValue>,
 }
 
-/// [`parse_events`]'s rules on skimmed events: whether they all hold.
-fn skim_events(events: &[SkimmedEvent<'_>], parsed: &mut ParsedBatch) -> bool {
+/// What the rules take from a batch's events.
+struct EventFacts {
+    count: i64,
+    /// The choice of the last `opt_out` event, if any.
+    opted_out: Option<bool>,
+}
+
+/// [`parse_events`]'s rules on skimmed events: their facts if they all hold.
+fn skim_events(events: &[SkimmedEvent<'_>]) -> Option<EventFacts> {
     let string = |raw: &RawValue| serde_json::from_str::<Cow<'_, str>>(raw.get()).ok();
-    parsed.event_count = events.len() as i64;
-    events.iter().all(|event| {
-        let Some(event_type) = event.event_type.and_then(string).filter(|t| EVENT_TYPES.contains(&t.as_ref())) else {
-            return false;
-        };
+    let mut facts = EventFacts { count: events.len() as i64, opted_out: None };
+    for event in events {
+        let event_type = event.event_type.and_then(string).filter(|t| EVENT_TYPES.contains(&t.as_ref()))?;
         let data = event.data.as_ref();
         if event_type == "custom_event" && data.and_then(|d| d.event_name).and_then(string).is_none() {
-            return false;
+            return None;
         }
         if event_type == "opt_out" {
             match data.and_then(|d| d.is_opted_out).map(RawValue::get) {
-                Some("true") => parsed.opted_out = Some(true),
-                Some("false") => parsed.opted_out = Some(false),
-                _ => return false,
+                Some("true") => facts.opted_out = Some(true),
+                Some("false") => facts.opted_out = Some(false),
+                _ => return None,
             }
         }
         // An object, or null (which `Option` takes as absent).
-        data.and_then(|d| d.custom_attributes).is_none_or(|raw| raw.get().starts_with('{'))
-    })
+        if !data.and_then(|d| d.custom_attributes).is_none_or(|raw| raw.get().starts_with('{')) {
+            return None;
+        }
+    }
+    Some(facts)
 }
 
 /// The rules of a batch, on its fields; `events` reads the events.
@@ -202,7 +210,7 @@ fn parse_fields(
             problems.push(format!("{}: must be production or development", field("environment")));
         }
     }
-    parsed.mpid = mpid_from_json(batch.get("mpid")).unwrap_or_else(|()| {
+    parsed.mpid = mpid_from_json(batch.get("mpid")).unwrap_or_else(|InvalidMpid| {
         problems.push(format!("{}: must be a 64-bit integer, as a number or a string", field("mpid")));
         None
     });
@@ -221,13 +229,17 @@ fn parse_fields(
     }
 }
 
+/// An MPID that is not a 64-bit integer; each API words its own message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct InvalidMpid;
+
 /// An MPID as real clients send it: a JSON number, a numeric string, or null.
-pub(crate) fn mpid_from_json(value: Option<&Value>) -> Result<Option<Mpid>, ()> {
+pub(crate) fn mpid_from_json(value: Option<&Value>) -> Result<Option<Mpid>, InvalidMpid> {
     match value {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => n.as_i64().map(|m| Some(Mpid(m))).ok_or(()),
-        Some(Value::String(s)) => s.trim().parse().map(|m| Some(Mpid(m))).map_err(|_| ()),
-        Some(_) => Err(()),
+        Some(Value::Number(n)) => n.as_i64().map(|m| Some(Mpid(m))).ok_or(InvalidMpid),
+        Some(Value::String(s)) => s.trim().parse().map(|m| Some(Mpid(m))).map_err(|_| InvalidMpid),
+        Some(_) => Err(InvalidMpid),
     }
 }
 

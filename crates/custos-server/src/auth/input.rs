@@ -7,7 +7,7 @@ use custos_store::{InputKind, StoredInput};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use super::basic_credentials;
+use super::{basic_credentials, BasicCredentials, MalformedBasic};
 use crate::error::ApiError;
 use crate::secrets::{hash_secret, verify_secret};
 use crate::state::AppState;
@@ -24,14 +24,16 @@ async fn check_key_and_secret(state: &AppState, key: &str, secret: &str) -> Resu
 /// Events API: HTTP Basic with an input's key and secret. A missing header
 /// is 401; wrong credentials are 403, as mParticle answers.
 pub(crate) async fn basic_input(state: &AppState, headers: &HeaderMap) -> Result<StoredInput, ApiError> {
-    let (key, secret) = match basic_credentials(headers) {
+    let BasicCredentials { key, secret } = match basic_credentials(headers) {
         None => {
             return Err(ApiError::BasicUnauthorized(
                 "Authorization: HTTP Basic with an input's key and secret is required".into(),
             ))
         }
-        Some(Err(())) => return Err(ApiError::Forbidden("Authorization: malformed Basic credentials".into())),
-        Some(Ok(pair)) => pair,
+        Some(Err(MalformedBasic)) => {
+            return Err(ApiError::Forbidden("Authorization: malformed Basic credentials".into()))
+        }
+        Some(Ok(credentials)) => credentials,
     };
     check_key_and_secret(state, &key, &secret)
         .await?
@@ -62,7 +64,8 @@ pub(crate) async fn identity_input(
     body: &[u8],
 ) -> Result<StoredInput, ApiError> {
     if let Some(credentials) = basic_credentials(headers) {
-        let (key, secret) = credentials.map_err(|()| identity_unauthorized("malformed Basic credentials"))?;
+        let BasicCredentials { key, secret } =
+            credentials.map_err(|MalformedBasic| identity_unauthorized("malformed Basic credentials"))?;
         return check_key_and_secret(state, &key, &secret)
             .await?
             .ok_or_else(|| identity_unauthorized("unknown key or wrong secret"));

@@ -22,9 +22,18 @@ pub(crate) use input::{basic_input, identity_input, web_input_by_key};
 pub(crate) use org_account::{CustomRolesScope, DsrScope, OrgAccount, ProfileScope};
 pub(crate) use workspace::{dsr_workspace, rate_limited};
 
-/// HTTP Basic credentials: `None` without an `Authorization` header,
-/// `Some(Err(()))` when it holds no well-formed Basic credentials.
-pub(crate) fn basic_credentials(headers: &HeaderMap) -> Option<Result<(String, String), ()>> {
+/// A key and its secret, from an HTTP Basic `Authorization` header.
+pub(crate) struct BasicCredentials {
+    pub(crate) key: String,
+    pub(crate) secret: String,
+}
+
+/// An `Authorization` header that holds no well-formed Basic credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct MalformedBasic;
+
+/// HTTP Basic credentials: `None` without an `Authorization` header.
+pub(crate) fn basic_credentials(headers: &HeaderMap) -> Option<Result<BasicCredentials, MalformedBasic>> {
     let value = headers.get(axum::http::header::AUTHORIZATION)?;
     let parsed = value
         .to_str()
@@ -32,6 +41,9 @@ pub(crate) fn basic_credentials(headers: &HeaderMap) -> Option<Result<(String, S
         .and_then(|v| v.strip_prefix("Basic ").or_else(|| v.strip_prefix("basic ")))
         .and_then(|encoded| STANDARD.decode(encoded.trim()).ok())
         .and_then(|decoded| String::from_utf8(decoded).ok())
-        .and_then(|text| text.split_once(':').map(|(k, s)| (k.to_owned(), s.to_owned())));
-    Some(parsed.ok_or(()))
+        .and_then(|text| {
+            text.split_once(':')
+                .map(|(key, secret)| BasicCredentials { key: key.to_owned(), secret: secret.to_owned() })
+        });
+    Some(parsed.ok_or(MalformedBasic))
 }

@@ -4,7 +4,7 @@
 use axum::http::{HeaderMap, StatusCode};
 use custos_store::StoredWorkspace;
 
-use super::basic_credentials;
+use super::{basic_credentials, BasicCredentials};
 use crate::error::ApiError;
 use crate::secrets::{hash_secret, verify_secret};
 use crate::state::{retry_after_secs, AppState};
@@ -20,7 +20,7 @@ fn unauthorized(message: &str) -> ApiError {
 
 /// The workspace whose key and secret authenticate the request (401 otherwise).
 pub(crate) async fn dsr_workspace(state: &AppState, headers: &HeaderMap) -> Result<StoredWorkspace, ApiError> {
-    let Some(Ok((key, secret))) = basic_credentials(headers) else {
+    let Some(Ok(BasicCredentials { key, secret })) = basic_credentials(headers) else {
         return Err(unauthorized("Authorization: HTTP Basic with the workspace's key and secret is required"));
     };
     let workspace = state.store.find_workspace_by_key(&key).await?;

@@ -10,7 +10,7 @@ use custos_store::{IdentityChange, StoreError};
 use serde_json::{json, Map, Value};
 
 use crate::auth::identity_input;
-use crate::batch::mpid_from_json;
+use crate::batch::{mpid_from_json, InvalidMpid};
 use crate::dsr::now_ms;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -58,7 +58,7 @@ fn parse_mpid(value: Option<&Value>, field: &str) -> Result<Option<Mpid>, ApiErr
     match value {
         // The Web SDK sends no MPID as an empty string.
         Some(Value::String(s)) if s.is_empty() => Ok(None),
-        value => mpid_from_json(value).map_err(|()| bad_request(format!("{field}: must be a 64-bit integer"))),
+        value => mpid_from_json(value).map_err(|InvalidMpid| bad_request(format!("{field}: must be a 64-bit integer"))),
     }
 }
 
