@@ -40,6 +40,7 @@ use custos_store::Store;
 use tokio::net::TcpListener;
 
 pub use config::ServeConfig;
+pub use dsr::{Clock, DsrWorker, WorkOutcome};
 pub use error::ApiError;
 use state::AppState;
 
@@ -70,7 +71,10 @@ pub async fn serve(
     }
     let state = AppState::new(store, config);
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let workers = dsr::start(&state, stopped);
+    let workers = match state.config.dsr.run_workers {
+        true => dsr::start(state.dsr.clone(), stopped),
+        false => Vec::new(),
+    };
     let app = router(state);
     let served = axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(shutdown)

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::auth::{dsr_workspace, rate_limited};
-use crate::dsr::{now_ms, wire};
+use crate::dsr::wire;
 use crate::error::ApiError;
 use crate::state::{retry_after_secs, AppState};
 
@@ -39,7 +39,7 @@ fn not_found() -> ApiError {
 /// A JSON answer signed with the processor's key.
 async fn signed(state: &AppState, status: StatusCode, body: &Value) -> Result<Response, ApiError> {
     let bytes = serde_json::to_vec(body).map_err(|e| ApiError::Internal(Box::new(e)))?;
-    let signature = state.dsr.signer(&*state.store).await?.sign(&bytes);
+    let signature = state.dsr.signer().await?.sign(&bytes);
     Ok((
         status,
         [
@@ -75,7 +75,7 @@ async fn create(State(state): State<AppState>, headers: HeaderMap, body: Bytes) 
     if let Err(not_until) = state.dsr.new_requests_limiter.check_key(&workspace.workspace_id) {
         return Err(rate_limited(retry_after_secs(&not_until), "new requests per day"));
     }
-    let received_at_ms = now_ms();
+    let received_at_ms = state.dsr.clock.now_ms();
     let traces = &state.dsr.traces;
     let new = NewSubjectRequest {
         workspace_id: workspace.workspace_id,
@@ -163,7 +163,7 @@ async fn cancel(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let workspace = dsr_workspace(&state, &headers).await?;
-    match state.store.cancel_subject_request(workspace.workspace_id, &id, now_ms()).await? {
+    match state.store.cancel_subject_request(workspace.workspace_id, &id, state.dsr.clock.now_ms()).await? {
         CancelOutcome::Cancelled(request) => {
             state.dsr.callbacks.notify_one();
             let body = json!({
@@ -198,7 +198,7 @@ async fn results(
     let (Some(bytes), Some(expires_at_ms)) = (request.export_bytes, request.export_expires_ms) else {
         return Err(dsr_error(StatusCode::NOT_FOUND, "NotFoundException", "No records matched the subject."));
     };
-    if expires_at_ms <= now_ms() {
+    if expires_at_ms <= state.dsr.clock.now_ms() {
         return Err(dsr_error(StatusCode::GONE, "GoneException", "These results have expired or were erased."));
     }
     let store = state.store.clone();
@@ -239,6 +239,6 @@ async fn discovery(State(state): State<AppState>) -> Result<Response, ApiError> 
 }
 
 async fn certificate(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let pem = state.dsr.signer(&*state.store).await?.certificate_pem().to_owned();
+    let pem = state.dsr.signer().await?.certificate_pem().to_owned();
     Ok(([(header::CONTENT_TYPE, "application/x-pem-file")], pem).into_response())
 }
