@@ -71,10 +71,7 @@ pub async fn serve(
     }
     let state = AppState::new(store, config);
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let workers = match state.config.dsr.run_workers {
-        true => dsr::start(state.dsr.clone(), stopped),
-        false => Vec::new(),
-    };
+    let workers = dsr::start(state.dsr.clone(), stopped);
     let app = router(state);
     let served = axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(shutdown)

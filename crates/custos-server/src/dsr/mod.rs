@@ -180,7 +180,7 @@ impl DsrWorker {
 }
 
 /// Loads or creates the processor's key, then starts the worker and the
-/// callback sender; they stop when `stop` turns true.
+/// callback sender unless `run_workers` is off; they stop when `stop` turns true.
 pub(crate) fn start(runtime: Arc<DsrRuntime>, stop: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
     let signing = runtime.clone();
     tokio::spawn(async move {
@@ -188,6 +188,9 @@ pub(crate) fn start(runtime: Arc<DsrRuntime>, stop: watch::Receiver<bool>) -> Ve
             tracing::error!(%error, "the processor's signing key is unavailable; DSR responses will fail");
         }
     });
+    if !runtime.config.run_workers {
+        return Vec::new();
+    }
     let worker = Arc::new(DsrWorker::on(runtime));
     vec![tokio::spawn(worker::run(worker.clone(), stop.clone())), tokio::spawn(callbacks::run(worker, stop))]
 }
