@@ -1,6 +1,8 @@
 //! The Data Subject Request API's auth: HTTP Basic with a workspace's key
 //! and secret, within the workspace's rate limit.
 
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use custos_store::StoredWorkspace;
 
@@ -18,8 +20,19 @@ fn unauthorized(message: &str) -> ApiError {
     }
 }
 
-/// The workspace whose key and secret authenticate the request (401 otherwise).
-pub(crate) async fn dsr_workspace(state: &AppState, headers: &HeaderMap) -> Result<StoredWorkspace, ApiError> {
+/// The workspace whose key and secret authenticate the request (401
+/// otherwise), within its limit of requests per minute (429).
+pub(crate) struct DsrWorkspace(pub(crate) StoredWorkspace);
+
+impl FromRequestParts<AppState> for DsrWorkspace {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<DsrWorkspace, ApiError> {
+        dsr_workspace(state, &parts.headers).await.map(DsrWorkspace)
+    }
+}
+
+async fn dsr_workspace(state: &AppState, headers: &HeaderMap) -> Result<StoredWorkspace, ApiError> {
     let Some(Ok(BasicCredentials { key, secret })) = basic_credentials(headers) else {
         return Err(unauthorized("Authorization: HTTP Basic with the workspace's key and secret is required"));
     };

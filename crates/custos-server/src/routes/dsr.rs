@@ -2,7 +2,7 @@
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -13,7 +13,7 @@ use custos_store::{CancelOutcome, CreateOutcome, NewSubjectRequest, StoredWorksp
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::auth::{dsr_workspace, rate_limited};
+use crate::auth::{rate_limited, DsrWorkspace, WithBody};
 use crate::dsr::wire;
 use crate::error::ApiError;
 use crate::state::{retry_after_secs, AppState};
@@ -52,8 +52,10 @@ async fn signed(state: &AppState, status: StatusCode, body: &Value) -> Result<Re
         .into_response())
 }
 
-async fn create(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
-    let workspace = dsr_workspace(&state, &headers).await?;
+async fn create(
+    State(state): State<AppState>,
+    WithBody { access: DsrWorkspace(workspace), body }: WithBody<DsrWorkspace>,
+) -> Result<Response, ApiError> {
     let invalid = |messages: Vec<String>| ApiError::OpenDsr {
         status: StatusCode::BAD_REQUEST,
         reason: "ValidationException",
@@ -128,10 +130,9 @@ async fn find(state: &AppState, workspace: &StoredWorkspace, id: &str) -> Result
 
 async fn status(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
+    DsrWorkspace(workspace): DsrWorkspace,
 ) -> Result<Response, ApiError> {
-    let workspace = dsr_workspace(&state, &headers).await?;
     let request = find(&state, &workspace, &id).await?;
     let body = wire::status_object(&request, request.status, &state.dsr.public_url);
     signed(&state, StatusCode::OK, &body).await
@@ -144,10 +145,9 @@ struct GroupQuery {
 
 async fn in_group(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Query(query): Query<GroupQuery>,
+    DsrWorkspace(workspace): DsrWorkspace,
 ) -> Result<Response, ApiError> {
-    let workspace = dsr_workspace(&state, &headers).await?;
     let group_id = query
         .group_id
         .filter(|g| !g.is_empty())
@@ -159,10 +159,9 @@ async fn in_group(
 
 async fn cancel(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
+    DsrWorkspace(workspace): DsrWorkspace,
 ) -> Result<Response, ApiError> {
-    let workspace = dsr_workspace(&state, &headers).await?;
     match state.store.cancel_subject_request(workspace.workspace_id, &id, state.dsr.clock.now_ms()).await? {
         CancelOutcome::Cancelled(request) => {
             state.dsr.callbacks.notify_one();
@@ -187,10 +186,9 @@ async fn cancel(
 /// The export of a completed access or portability request, streamed from its stored chunks.
 async fn results(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
+    DsrWorkspace(workspace): DsrWorkspace,
 ) -> Result<Response, ApiError> {
-    let workspace = dsr_workspace(&state, &headers).await?;
     let request = find(&state, &workspace, &id).await?;
     if !request.request_type.exports() || request.status != RequestStatus::Completed {
         return Err(dsr_error(StatusCode::NOT_FOUND, "NotFoundException", "This request has no results."));
