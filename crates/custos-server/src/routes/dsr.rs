@@ -201,13 +201,15 @@ async fn results(
     }
     let store = state.store.clone();
     let ws = workspace.workspace_id;
-    let chunks = futures_util::stream::unfold(0i64, move |seq| {
+    // The next chunk's number; `None` once an error has ended the stream.
+    let chunks = futures_util::stream::unfold(Some(0i64), move |next| {
         let (store, id) = (store.clone(), id.clone());
         async move {
+            let seq = next?;
             match store.export_chunk(ws, &id, seq).await {
-                Ok(Some(chunk)) => Some((Ok::<_, std::io::Error>(Bytes::from(chunk)), seq + 1)),
+                Ok(Some(chunk)) => Some((Ok::<_, std::io::Error>(Bytes::from(chunk)), Some(seq + 1))),
                 Ok(None) => None,
-                Err(error) => Some((Err(std::io::Error::other(error.to_string())), i64::MAX)),
+                Err(error) => Some((Err(std::io::Error::other(error.to_string())), None)),
             }
         }
     });
