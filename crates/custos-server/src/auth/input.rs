@@ -5,13 +5,13 @@
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, OriginalUri, Path, Request};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use custos_store::{InputKind, StoredInput};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use super::{basic_credentials, BasicCredentials, MalformedBasic};
+use super::{basic_credentials, BasicCredentials, MalformedBasic, WithBody};
 use crate::error::ApiError;
 use crate::secrets::{hash_secret, verify_secret};
 use crate::state::AppState;
@@ -76,8 +76,7 @@ fn identity_unauthorized(message: &str) -> ApiError {
 /// HMAC signature (`x-mp-key`, `Date`, `x-mp-signature` over
 /// `METHOD\nDATE\nPATH` followed by the body), or, for web inputs,
 /// `x-mp-key` alone. A signature that is present but wrong is refused
-/// whatever the key. The body is read first, so a body that cannot be read
-/// is answered as axum answers it, before the credentials are looked at.
+/// whatever the key. The body is read first ([`WithBody`]), as it always was.
 pub(crate) struct IdentityInput {
     pub(crate) input: StoredInput,
     pub(crate) body: Bytes,
@@ -88,11 +87,8 @@ impl FromRequest<AppState> for IdentityInput {
     type Rejection = Response;
 
     async fn from_request(request: Request, state: &AppState) -> Result<IdentityInput, Response> {
-        let (mut parts, body) = request.into_parts();
-        let Ok(OriginalUri(uri)) = OriginalUri::from_request_parts(&mut parts, state).await;
-        let (method, headers) = (parts.method.clone(), parts.headers.clone());
-        let body =
-            Bytes::from_request(Request::from_parts(parts, body), state).await.map_err(IntoResponse::into_response)?;
+        let WithBody { access: (method, OriginalUri(uri), headers), body } =
+            WithBody::<(Method, OriginalUri, HeaderMap)>::from_request(request, state).await?;
         let input = identity_input(state, &headers, method.as_str(), uri.path(), &body)
             .await
             .map_err(IntoResponse::into_response)?;
