@@ -7,6 +7,8 @@
 //! # Layout
 //! - [`access`]: tasks, custom roles, role manifests and effective permissions
 //!   (mParticle's Custom Access Roles model).
+//! - [`events`]: the rules of Events API batches: event types, consent
+//!   purposes, reaching a profile.
 //! - [`scope`]: which APIs an API credential may call.
 //! - [`identity`]: identity types and IDSync's profile conversion strategy.
 //! - [`ids`]: typed identifiers of tenants.
@@ -14,6 +16,7 @@
 
 pub mod access;
 pub mod dsr;
+pub mod events;
 pub mod identity;
 pub mod ids;
 pub mod scope;

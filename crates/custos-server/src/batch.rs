@@ -7,54 +7,19 @@
 //! their data: a well-formed batch is read in one pass that skims them
 //! ([`read_well_formed`]), without building the tree of JSON values that
 //! [`parse_batch`] walks to name each problem of a malformed one.
+//!
+//! The rules themselves (event types, environments, consent purposes, the
+//! `device_info` identities, reaching a profile) are the core's
+//! (`custos_core::events`, `custos_core::identity`): both readers ask them.
 
 use std::borrow::Cow;
 
-use custos_core::identity::{Identity, IdentityType, Mpid};
+use custos_core::events::{check_reaches_profile, consent_purpose, Environment, EventType, CONSENT_REGULATIONS};
+use custos_core::identity::{DeviceInfoIdentity, Identity, IdentityType, Mpid, DEVICE_INFO_IDENTITIES};
 use custos_store::ConsentRecord;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
-
-/// The event types of mParticle's JSON reference and schema.
-const EVENT_TYPES: &[&str] = &[
-    "custom_event",
-    "commerce_event",
-    "session_start",
-    "session_end",
-    "screen_view",
-    "uninstall",
-    "crash_report",
-    "opt_out",
-    "push_registration",
-    "application_state_transition",
-    "push_message",
-    "network_performance",
-    "breadcrumb",
-    "first_run",
-    "pre_attribution",
-    "profile",
-    "push_reaction",
-    "user_attribute_change",
-    "user_identity_change",
-    "media",
-    "unknown",
-];
-
-/// `device_info` keys that carry device identities.
-const DEVICE_INFO_IDENTITIES: &[(&str, IdentityType)] = &[
-    ("ios_advertising_id", IdentityType::IosIdfa),
-    ("ios_idfv", IdentityType::IosIdfv),
-    ("android_advertising_id", IdentityType::AndroidAaid),
-    ("android_uuid", IdentityType::AndroidUuid),
-    ("fire_advertising_id", IdentityType::FireAid),
-    ("roku_advertising_id", IdentityType::RokuAid),
-    ("roku_publisher_id", IdentityType::RokuPublisherId),
-    ("microsoft_advertising_id", IdentityType::MicrosoftAid),
-    ("microsoft_publisher_id", IdentityType::MicrosoftPublisherId),
-    ("amp_id", IdentityType::AmpId),
-    ("push_token", IdentityType::PushToken),
-];
 
 /// A batch's facts, before the server adds where and when it arrived.
 #[derive(Debug, Clone, PartialEq)]
@@ -86,6 +51,7 @@ pub(crate) fn parse_batch(value: &Value, at: &str) -> Result<ParsedBatch, Vec<St
 /// Both read a batch they accept alike (see the tests).
 pub(crate) fn read_well_formed(text: &str) -> Option<ParsedBatch> {
     let skim: Skim<'_> = serde_json::from_str(text).ok()?;
+    let events = skim_events(skim.events.as_deref().unwrap_or_default())?;
     let mut batch = Map::new();
     for (name, raw) in [
         ("source_request_id", skim.source_request_id),
@@ -102,10 +68,9 @@ pub(crate) fn read_well_formed(text: &str) -> Option<ParsedBatch> {
             batch.insert(name.to_owned(), serde_json::from_str(raw.get()).ok()?);
         }
     }
-    parse_fields(&batch, "batch", |parsed, problems| {
-        if !skim_events(skim.events.as_deref().unwrap_or_default(), parsed) {
-            problems.push(String::new());
-        }
+    parse_fields(&batch, "batch", |parsed, _| {
+        parsed.event_count = events.count;
+        parsed.opted_out = events.opted_out;
     })
     .ok()
 }
@@ -154,28 +119,36 @@ struct SkimmedData<'a> {
     custom_attributes: Option<&'a RawValue>,
 }
 
-/// [`parse_events`]'s rules on skimmed events: whether they all hold.
-fn skim_events(events: &[SkimmedEvent<'_>], parsed: &mut ParsedBatch) -> bool {
+/// What the rules take from a batch's events.
+struct EventFacts {
+    count: i64,
+    /// The choice of the last `opt_out` event, if any.
+    opted_out: Option<bool>,
+}
+
+/// [`parse_events`]'s rules on skimmed events: their facts if they all hold.
+fn skim_events(events: &[SkimmedEvent<'_>]) -> Option<EventFacts> {
     let string = |raw: &RawValue| serde_json::from_str::<Cow<'_, str>>(raw.get()).ok();
-    parsed.event_count = events.len() as i64;
-    events.iter().all(|event| {
-        let Some(event_type) = event.event_type.and_then(string).filter(|t| EVENT_TYPES.contains(&t.as_ref())) else {
-            return false;
-        };
+    let mut facts = EventFacts { count: events.len() as i64, opted_out: None };
+    for event in events {
+        let event_type = event.event_type.and_then(string).and_then(|t| EventType::parse(&t))?;
         let data = event.data.as_ref();
-        if event_type == "custom_event" && data.and_then(|d| d.event_name).and_then(string).is_none() {
-            return false;
+        if event_type.requires_name() && data.and_then(|d| d.event_name).and_then(string).is_none() {
+            return None;
         }
-        if event_type == "opt_out" {
+        if event_type.carries_opt_out() {
             match data.and_then(|d| d.is_opted_out).map(RawValue::get) {
-                Some("true") => parsed.opted_out = Some(true),
-                Some("false") => parsed.opted_out = Some(false),
-                _ => return false,
+                Some("true") => facts.opted_out = Some(true),
+                Some("false") => facts.opted_out = Some(false),
+                _ => return None,
             }
         }
         // An object, or null (which `Option` takes as absent).
-        data.and_then(|d| d.custom_attributes).is_none_or(|raw| raw.get().starts_with('{'))
-    })
+        if !data.and_then(|d| d.custom_attributes).is_none_or(|raw| raw.get().starts_with('{')) {
+            return None;
+        }
+    }
+    Some(facts)
 }
 
 /// The rules of a batch, on its fields; `events` reads the events.
@@ -198,11 +171,11 @@ fn parse_fields(
         event_count: 0,
     };
     if let Some(environment) = optional_string(batch, "environment", &field, &mut problems) {
-        if !["production", "development", "unknown"].contains(&environment.as_str()) {
+        if Environment::parse(&environment).is_none() {
             problems.push(format!("{}: must be production or development", field("environment")));
         }
     }
-    parsed.mpid = mpid_from_json(batch.get("mpid")).unwrap_or_else(|()| {
+    parsed.mpid = mpid_from_json(batch.get("mpid")).unwrap_or_else(|InvalidMpid| {
         problems.push(format!("{}: must be a 64-bit integer, as a number or a string", field("mpid")));
         None
     });
@@ -210,8 +183,10 @@ fn parse_fields(
     parse_identities(batch, &field, &mut parsed, &mut problems);
     parse_attributes(batch, &field, &mut parsed, &mut problems);
     parse_consent(batch.get("consent_state"), &field("consent_state"), &mut parsed, &mut problems);
-    if parsed.mpid.is_none() && parsed.identities.is_empty() && problems.is_empty() {
-        problems.push(format!("{at}: needs an mpid or at least one user or device identity to reach a profile"));
+    if problems.is_empty() {
+        if let Err(unreachable) = check_reaches_profile(parsed.mpid, &parsed.identities) {
+            problems.push(format!("{at}: {unreachable}"));
+        }
     }
 
     if problems.is_empty() {
@@ -221,13 +196,17 @@ fn parse_fields(
     }
 }
 
+/// An MPID that is not a 64-bit integer; each API words its own message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct InvalidMpid;
+
 /// An MPID as real clients send it: a JSON number, a numeric string, or null.
-pub(crate) fn mpid_from_json(value: Option<&Value>) -> Result<Option<Mpid>, ()> {
+pub(crate) fn mpid_from_json(value: Option<&Value>) -> Result<Option<Mpid>, InvalidMpid> {
     match value {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => n.as_i64().map(|m| Some(Mpid(m))).ok_or(()),
-        Some(Value::String(s)) => s.trim().parse().map(|m| Some(Mpid(m))).map_err(|_| ()),
-        Some(_) => Err(()),
+        Some(Value::Number(n)) => n.as_i64().map(|m| Some(Mpid(m))).ok_or(InvalidMpid),
+        Some(Value::String(s)) => s.trim().parse().map(|m| Some(Mpid(m))).map_err(|_| InvalidMpid),
+        Some(_) => Err(InvalidMpid),
     }
 }
 
@@ -261,11 +240,13 @@ fn parse_events(events: Option<&Value>, at: &str, parsed: &mut ParsedBatch, prob
             continue;
         };
         let event_type = match event.get("event_type") {
-            Some(Value::String(t)) if EVENT_TYPES.contains(&t.as_str()) => t.as_str(),
-            Some(Value::String(t)) => {
-                problems.push(format!("{at}.event_type: unknown event type `{t}`"));
-                continue;
-            }
+            Some(Value::String(t)) => match EventType::parse(t) {
+                Some(event_type) => event_type,
+                None => {
+                    problems.push(format!("{at}.event_type: unknown event type `{t}`"));
+                    continue;
+                }
+            },
             _ => {
                 problems.push(format!("{at}.event_type: is required and must be a string"));
                 continue;
@@ -279,13 +260,13 @@ fn parse_events(events: Option<&Value>, at: &str, parsed: &mut ParsedBatch, prob
                 continue;
             }
         };
-        if event_type == "custom_event" {
+        if event_type.requires_name() {
             match data.and_then(|d| d.get("event_name")) {
                 Some(Value::String(_)) => {}
                 _ => problems.push(format!("{at}.data.event_name: is required for a custom_event")),
             }
         }
-        if event_type == "opt_out" {
+        if event_type.carries_opt_out() {
             match data.and_then(|d| d.get("is_opted_out")) {
                 Some(Value::Bool(opted_out)) => parsed.opted_out = Some(*opted_out),
                 _ => problems.push(format!("{at}.data.is_opted_out: is required and must be a boolean")),
@@ -330,11 +311,11 @@ fn parse_identities(
     match batch.get("device_info") {
         None | Some(Value::Null) => {}
         Some(Value::Object(device)) => {
-            for (name, kind) in DEVICE_INFO_IDENTITIES {
-                match device.get(*name) {
+            for DeviceInfoIdentity { key, kind } in DEVICE_INFO_IDENTITIES {
+                match device.get(*key) {
                     None | Some(Value::Null) => {}
                     Some(Value::String(value)) => push_identity(parsed, *kind, value),
-                    Some(_) => problems.push(format!("{}: must be a string", field(&format!("device_info.{name}")))),
+                    Some(_) => problems.push(format!("{}: must be a string", field(&format!("device_info.{key}")))),
                 }
             }
         }
@@ -394,21 +375,25 @@ fn parse_consent(consent: Option<&Value>, at: &str, parsed: &mut ParsedBatch, pr
         Some(Value::Object(consent)) => consent,
         Some(_) => return problems.push(format!("{at}: must be an object")),
     };
-    for regulation in ["gdpr", "ccpa"] {
-        let purposes = match consent.get(regulation) {
+    for regulation in CONSENT_REGULATIONS {
+        let regulation_name = regulation.as_str();
+        let purposes = match consent.get(regulation_name) {
             None | Some(Value::Null) => continue,
             Some(Value::Object(purposes)) => purposes,
             Some(_) => {
-                problems.push(format!("{at}.{regulation}: must be an object of purposes"));
+                problems.push(format!("{at}.{regulation_name}: must be an object of purposes"));
                 continue;
             }
         };
-        for (purpose, state) in purposes {
-            let at = format!("{at}.{regulation}.{purpose}");
-            if regulation == "ccpa" && purpose != "data_sale_opt_out" {
-                problems.push(format!("{at}: CCPA consent has only the purpose data_sale_opt_out"));
-                continue;
-            }
+        for (name, state) in purposes {
+            let at = format!("{at}.{regulation_name}.{name}");
+            let purpose = match consent_purpose(regulation, name) {
+                Ok(purpose) => purpose,
+                Err(unknown) => {
+                    problems.push(format!("{at}: {unknown}"));
+                    continue;
+                }
+            };
             let Value::Object(state) = state else {
                 problems.push(format!("{at}: must be an object"));
                 continue;
@@ -424,8 +409,8 @@ fn parse_consent(consent: Option<&Value>, at: &str, parsed: &mut ParsedBatch, pr
                 }
             }
             parsed.consent.push(ConsentRecord {
-                regulation: regulation.to_owned(),
-                purpose: purpose.to_lowercase(),
+                regulation: regulation_name.to_owned(),
+                purpose,
                 state_json: Value::Object(state.clone()).to_string(),
             });
         }

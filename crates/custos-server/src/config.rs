@@ -52,6 +52,10 @@ pub struct DsrConfig {
     pub lease: Duration,
     /// How often idle workers look for due requests and callbacks.
     pub poll_interval: Duration,
+    /// Whether `serve` runs a worker and a callback sender in the
+    /// background. Off, requests wait for another node's worker, or for a
+    /// test to step a `DsrWorker` of its own.
+    pub run_workers: bool,
     /// How long an access export can be downloaded.
     pub export_ttl: Duration,
     /// The processor's certificate and private key (PEM), when the operator
@@ -91,6 +95,7 @@ impl DsrConfig {
             },
             lease: Duration::from_secs(60),
             poll_interval: Duration::from_secs(1),
+            run_workers: true,
             export_ttl: Duration::from_secs(7 * 24 * 60 * 60),
             processor_identity: None,
         }

@@ -11,6 +11,8 @@ use axum::response::{IntoResponse, Response};
 use custos_store::StoreError;
 use serde_json::json;
 
+use crate::dsr::DsrError;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{}", .0.join("; "))]
@@ -152,6 +154,18 @@ impl IntoResponse for ApiError {
             _ => {}
         }
         response
+    }
+}
+
+/// The DSR machinery's failures, as the DSR API's handlers meet them
+/// (loading the signer): the store's are answered as the store's, the rest
+/// are the server's.
+impl From<DsrError> for ApiError {
+    fn from(error: DsrError) -> ApiError {
+        match error {
+            DsrError::Store(error) => error.into(),
+            other => ApiError::Internal(Box::new(other)),
+        }
     }
 }
 

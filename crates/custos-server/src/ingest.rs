@@ -12,6 +12,7 @@
 //! is handed off, so the next group is written while the previous one's
 //! flush runs, and one flush can cover several groups.
 
+use std::ops::Range;
 use std::sync::Arc;
 
 use custos_store::{IncomingBatch, IngestOutcome, Store, StoreError};
@@ -24,6 +25,12 @@ type Reply = oneshot::Sender<Result<Vec<IngestOutcome>, Arc<StoreError>>>;
 
 struct Job {
     batches: Vec<IncomingBatch>,
+    reply: Reply,
+}
+
+/// A job's share of a group: where its batches are, and whom to answer.
+struct Share {
+    batches: Range<usize>,
     reply: Reply,
 }
 
@@ -52,10 +59,10 @@ async fn run(store: Arc<dyn Store>, mut queue: mpsc::Receiver<Job>) {
     while let Some(first) = queue.recv().await {
         // The group's batches, moved into one vector, and each job's share of it.
         let mut batches = Vec::new();
-        let mut replies = Vec::new();
+        let mut shares = Vec::new();
         let mut next = Some(first);
         while let Some(job) = next.take() {
-            replies.push((batches.len()..batches.len() + job.batches.len(), job.reply));
+            shares.push(Share { batches: batches.len()..batches.len() + job.batches.len(), reply: job.reply });
             batches.extend(job.batches);
             if batches.len() < MAX_GROUP_BATCHES {
                 next = queue.try_recv().ok();
@@ -66,21 +73,21 @@ async fn run(store: Arc<dyn Store>, mut queue: mpsc::Receiver<Job>) {
                 let store = store.clone();
                 tokio::spawn(async move {
                     let synced = store.sync_batches().await.map_err(Arc::new);
-                    for (range, reply) in replies {
-                        let _ = reply.send(synced.clone().map(|()| outcomes[range].to_vec()));
+                    for share in shares {
+                        let _ = share.reply.send(synced.clone().map(|()| outcomes[share.batches].to_vec()));
                     }
                 });
             }
-            Err(error) if replies.len() == 1 => {
+            Err(error) if shares.len() == 1 => {
                 let error = Arc::new(error);
-                for (_, reply) in replies {
-                    let _ = reply.send(Err(error.clone()));
+                for share in shares {
+                    let _ = share.reply.send(Err(error.clone()));
                 }
             }
             // One job's failure must not fail the others: retry them one by one.
             Err(_) => {
-                for (range, reply) in replies {
-                    let _ = reply.send(store.ingest_batches(&batches[range]).await.map_err(Arc::new));
+                for share in shares {
+                    let _ = share.reply.send(store.ingest_batches(&batches[share.batches]).await.map_err(Arc::new));
                 }
             }
         }

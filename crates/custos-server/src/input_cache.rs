@@ -16,14 +16,20 @@ const MAX_ENTRIES: usize = 10_000;
 
 #[derive(Default)]
 pub(crate) struct InputCache {
-    entries: Mutex<HashMap<String, (Instant, Option<StoredInput>)>>,
+    entries: Mutex<HashMap<String, Entry>>,
+}
+
+/// What the store answered for a key, and when.
+struct Entry {
+    at: Instant,
+    input: Option<StoredInput>,
 }
 
 impl InputCache {
     pub(crate) async fn find(&self, store: &dyn Store, key: &str) -> StoreResult<Option<StoredInput>> {
-        if let Some((at, input)) = self.entries.lock().expect("cache lock").get(key) {
-            if at.elapsed() < TTL {
-                return Ok(input.clone());
+        if let Some(entry) = self.entries.lock().expect("cache lock").get(key) {
+            if entry.at.elapsed() < TTL {
+                return Ok(entry.input.clone());
             }
         }
         let input = store.find_input(key).await?;
@@ -31,7 +37,7 @@ impl InputCache {
         if entries.len() >= MAX_ENTRIES {
             entries.clear();
         }
-        entries.insert(key.to_owned(), (Instant::now(), input.clone()));
+        entries.insert(key.to_owned(), Entry { at: Instant::now(), input: input.clone() });
         Ok(input)
     }
 }

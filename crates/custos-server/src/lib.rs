@@ -5,11 +5,13 @@
 //! - `routes/`: one module per API, each exporting `router()`; handlers are thin:
 //!   parse, call the core and the store, answer.
 //! - `auth/`: extractors that authenticate a request and state its access level
-//!   (an OAuth bearer grant with a scope, tenancy of the path).
+//!   (an OAuth bearer grant with a scope, tenancy of the path; an input's or
+//!   a workspace's key).
 //! - `error`: [`ApiError`], the one place where errors become HTTP responses.
 //! - `middleware`: request ids, tracing, body limits, JSON bodies for bare errors.
 //! - `batch`: reading Events API batches; `ingest`: their group commit.
-//! - `dsr`: data subject requests: the worker, exports, callbacks, signatures.
+//! - `dsr`: data subject requests: the worker, exports, callbacks, signatures;
+//!   [`DsrWorker`] steps the worker by hand (tests, or a node of its own).
 //! - [`dsr_report`]: requests as operators see them (admin API and CLI).
 //! - `profile_view`: a profile in mParticle's JSON shape.
 //! - [`provision`]: creation of organizations and credentials (used by the CLI too).
@@ -40,6 +42,7 @@ use custos_store::Store;
 use tokio::net::TcpListener;
 
 pub use config::ServeConfig;
+pub use dsr::{Clock, DsrWorker, WorkOutcome};
 pub use error::ApiError;
 use state::AppState;
 
@@ -70,7 +73,7 @@ pub async fn serve(
     }
     let state = AppState::new(store, config);
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let workers = dsr::start(&state, stopped);
+    let workers = dsr::start(state.dsr.clone(), stopped);
     let app = router(state);
     let served = axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(shutdown)

@@ -9,7 +9,7 @@ use governor::clock::{Clock, DefaultClock, QuantaInstant};
 use governor::{DefaultKeyedRateLimiter, NotUntil, Quota, RateLimiter};
 
 use crate::config::ServeConfig;
-use crate::dsr::DsrRuntime;
+use crate::dsr::{self, DsrRuntime};
 use crate::ingest::Ingestor;
 use crate::input_cache::InputCache;
 
@@ -31,9 +31,8 @@ impl AppState {
     pub(crate) fn new(store: Arc<dyn Store>, config: ServeConfig) -> AppState {
         let per_minute = NonZeroU32::new(config.roles_requests_per_minute).unwrap_or(NonZeroU32::MIN);
         let batches_per_second = NonZeroU32::new(config.events_batches_per_second).unwrap_or(NonZeroU32::MIN);
-        let public_url = config.public_url.clone().unwrap_or_else(|| "http://localhost".into());
         AppState {
-            dsr: Arc::new(DsrRuntime::new(config.dsr.clone(), &public_url, &config.master_key)),
+            dsr: Arc::new(DsrRuntime::new(store.clone(), &config, dsr::Clock::default())),
             ingestor: Ingestor::start(store.clone()),
             inputs: Arc::default(),
             store,

@@ -96,6 +96,29 @@ impl fmt::Display for IdentityType {
     }
 }
 
+/// A device identity an Events API batch carries in `device_info`, under its key there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeviceInfoIdentity {
+    pub key: &'static str,
+    pub kind: IdentityType,
+}
+
+/// The keys of a batch's `device_info` that carry device identities, in
+/// the order they are read.
+pub const DEVICE_INFO_IDENTITIES: &[DeviceInfoIdentity] = &[
+    DeviceInfoIdentity { key: "ios_advertising_id", kind: IdentityType::IosIdfa },
+    DeviceInfoIdentity { key: "ios_idfv", kind: IdentityType::IosIdfv },
+    DeviceInfoIdentity { key: "android_advertising_id", kind: IdentityType::AndroidAaid },
+    DeviceInfoIdentity { key: "android_uuid", kind: IdentityType::AndroidUuid },
+    DeviceInfoIdentity { key: "fire_advertising_id", kind: IdentityType::FireAid },
+    DeviceInfoIdentity { key: "roku_advertising_id", kind: IdentityType::RokuAid },
+    DeviceInfoIdentity { key: "roku_publisher_id", kind: IdentityType::RokuPublisherId },
+    DeviceInfoIdentity { key: "microsoft_advertising_id", kind: IdentityType::MicrosoftAid },
+    DeviceInfoIdentity { key: "microsoft_publisher_id", kind: IdentityType::MicrosoftPublisherId },
+    DeviceInfoIdentity { key: "amp_id", kind: IdentityType::AmpId },
+    DeviceInfoIdentity { key: "push_token", kind: IdentityType::PushToken },
+];
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown identity type `{0}`")]
 pub struct UnknownIdentityType(pub String);
@@ -124,5 +147,13 @@ mod tests {
         assert!(IdentityType::CustomerId < IdentityType::Email);
         assert!(IdentityType::Email < IdentityType::IosIdfa);
         assert!(IdentityType::IosIdfa.is_device() && !IdentityType::Email.is_device());
+    }
+
+    #[test]
+    fn device_info_keys_are_names_of_device_identities() {
+        for DeviceInfoIdentity { key, kind } in DEVICE_INFO_IDENTITIES {
+            assert_eq!(IdentityType::parse(key).unwrap(), *kind);
+            assert!(kind.is_device(), "{key}");
+        }
     }
 }

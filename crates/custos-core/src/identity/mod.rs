@@ -8,5 +8,5 @@
 mod kinds;
 mod strategy;
 
-pub use kinds::{IdentityType, UnknownIdentityType};
+pub use kinds::{DeviceInfoIdentity, IdentityType, UnknownIdentityType, DEVICE_INFO_IDENTITIES};
 pub use strategy::{resolve, resolve_batch, Identity, Mpid, Owner, RequestKind, Resolution};

@@ -1,13 +1,17 @@
-//! Authentication with an input's key: HTTP Basic (Events and Identity APIs),
-//! HMAC signatures and, for web inputs only, the key alone (Identity API and
-//! the Web SDK's uploads).
+//! Authentication with an input's key, as extractors: HTTP Basic (Events and
+//! Identity APIs), HMAC signatures and, for web inputs only, the key alone
+//! (Identity API and the Web SDK's uploads).
 
-use axum::http::{HeaderMap, StatusCode};
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, OriginalUri, Path, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
 use custos_store::{InputKind, StoredInput};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use super::basic_credentials;
+use super::{basic_credentials, BasicCredentials, MalformedBasic, WithBody};
 use crate::error::ApiError;
 use crate::secrets::{hash_secret, verify_secret};
 use crate::state::AppState;
@@ -21,28 +25,46 @@ async fn check_key_and_secret(state: &AppState, key: &str, secret: &str) -> Resu
     Ok(input.filter(|_| valid))
 }
 
-/// Events API: HTTP Basic with an input's key and secret. A missing header
-/// is 401; wrong credentials are 403, as mParticle answers.
-pub(crate) async fn basic_input(state: &AppState, headers: &HeaderMap) -> Result<StoredInput, ApiError> {
-    let (key, secret) = match basic_credentials(headers) {
-        None => {
-            return Err(ApiError::BasicUnauthorized(
-                "Authorization: HTTP Basic with an input's key and secret is required".into(),
-            ))
-        }
-        Some(Err(())) => return Err(ApiError::Forbidden("Authorization: malformed Basic credentials".into())),
-        Some(Ok(pair)) => pair,
-    };
-    check_key_and_secret(state, &key, &secret)
-        .await?
-        .ok_or_else(|| ApiError::Forbidden("Authorization: unknown key or wrong secret".into()))
+/// The input of an Events API request: HTTP Basic with the input's key and
+/// secret. A missing header is 401; wrong credentials are 403, as mParticle answers.
+pub(crate) struct EventsInput(pub(crate) StoredInput);
+
+impl FromRequestParts<AppState> for EventsInput {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<EventsInput, ApiError> {
+        let BasicCredentials { key, secret } = match basic_credentials(&parts.headers) {
+            None => {
+                return Err(ApiError::BasicUnauthorized(
+                    "Authorization: HTTP Basic with an input's key and secret is required".into(),
+                ))
+            }
+            Some(Err(MalformedBasic)) => {
+                return Err(ApiError::Forbidden("Authorization: malformed Basic credentials".into()))
+            }
+            Some(Ok(credentials)) => credentials,
+        };
+        let input = check_key_and_secret(state, &key, &secret)
+            .await?
+            .ok_or_else(|| ApiError::Forbidden("Authorization: unknown key or wrong secret".into()))?;
+        Ok(EventsInput(input))
+    }
 }
 
-/// A web input named by its key alone (the Web SDK's upload path carries the key).
-pub(crate) async fn web_input_by_key(state: &AppState, key: &str) -> Result<StoredInput, ApiError> {
-    match state.inputs.find(&*state.store, key).await? {
-        Some(input) if input.kind == InputKind::Web => Ok(input),
-        _ => Err(ApiError::Forbidden("the key in the path is not a web input's key".into())),
+/// The web input whose key the Web SDK's upload path names (`/v3/JS/{key}/events`):
+/// the key alone, which only a web input accepts.
+pub(crate) struct WebSdkInput(pub(crate) StoredInput);
+
+impl FromRequestParts<AppState> for WebSdkInput {
+    /// axum's own answer to a path it cannot read, else an [`ApiError`].
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<WebSdkInput, Response> {
+        let Path(key) = Path::<String>::from_request_parts(parts, state).await.map_err(IntoResponse::into_response)?;
+        match state.inputs.find(&*state.store, &key).await.map_err(|e| ApiError::from(e).into_response())? {
+            Some(input) if input.kind == InputKind::Web => Ok(WebSdkInput(input)),
+            _ => Err(ApiError::Forbidden("the key in the path is not a web input's key".into()).into_response()),
+        }
     }
 }
 
@@ -50,11 +72,31 @@ fn identity_unauthorized(message: &str) -> ApiError {
     ApiError::Identity { status: StatusCode::UNAUTHORIZED, code: "UNAUTHORIZED", message: message.to_owned() }
 }
 
-/// Identity API: Basic, an HMAC signature (`x-mp-key`, `Date`,
-/// `x-mp-signature` over `METHOD\nDATE\nPATH` followed by the body), or, for
-/// web inputs, `x-mp-key` alone. A signature that is present but wrong is
-/// refused whatever the key.
-pub(crate) async fn identity_input(
+/// The input of an Identity API request, with the body it signs. Basic, an
+/// HMAC signature (`x-mp-key`, `Date`, `x-mp-signature` over
+/// `METHOD\nDATE\nPATH` followed by the body), or, for web inputs,
+/// `x-mp-key` alone. A signature that is present but wrong is refused
+/// whatever the key. The body is read first ([`WithBody`]), as it always was.
+pub(crate) struct IdentityInput {
+    pub(crate) input: StoredInput,
+    pub(crate) body: Bytes,
+}
+
+impl FromRequest<AppState> for IdentityInput {
+    /// axum's own answer to a body it cannot read, else an [`ApiError`].
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<IdentityInput, Response> {
+        let WithBody { access: (method, OriginalUri(uri), headers), body } =
+            WithBody::<(Method, OriginalUri, HeaderMap)>::from_request(request, state).await?;
+        let input = identity_input(state, &headers, method.as_str(), uri.path(), &body)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        Ok(IdentityInput { input, body })
+    }
+}
+
+async fn identity_input(
     state: &AppState,
     headers: &HeaderMap,
     method: &str,
@@ -62,7 +104,8 @@ pub(crate) async fn identity_input(
     body: &[u8],
 ) -> Result<StoredInput, ApiError> {
     if let Some(credentials) = basic_credentials(headers) {
-        let (key, secret) = credentials.map_err(|()| identity_unauthorized("malformed Basic credentials"))?;
+        let BasicCredentials { key, secret } =
+            credentials.map_err(|MalformedBasic| identity_unauthorized("malformed Basic credentials"))?;
         return check_key_and_secret(state, &key, &secret)
             .await?
             .ok_or_else(|| identity_unauthorized("unknown key or wrong secret"));

@@ -1,10 +1,12 @@
 //! The Data Subject Request API's auth: HTTP Basic with a workspace's key
 //! and secret, within the workspace's rate limit.
 
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use custos_store::StoredWorkspace;
 
-use super::basic_credentials;
+use super::{basic_credentials, BasicCredentials};
 use crate::error::ApiError;
 use crate::secrets::{hash_secret, verify_secret};
 use crate::state::{retry_after_secs, AppState};
@@ -18,9 +20,20 @@ fn unauthorized(message: &str) -> ApiError {
     }
 }
 
-/// The workspace whose key and secret authenticate the request (401 otherwise).
-pub(crate) async fn dsr_workspace(state: &AppState, headers: &HeaderMap) -> Result<StoredWorkspace, ApiError> {
-    let Some(Ok((key, secret))) = basic_credentials(headers) else {
+/// The workspace whose key and secret authenticate the request (401
+/// otherwise), within its limit of requests per minute (429).
+pub(crate) struct DsrWorkspace(pub(crate) StoredWorkspace);
+
+impl FromRequestParts<AppState> for DsrWorkspace {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<DsrWorkspace, ApiError> {
+        dsr_workspace(state, &parts.headers).await.map(DsrWorkspace)
+    }
+}
+
+async fn dsr_workspace(state: &AppState, headers: &HeaderMap) -> Result<StoredWorkspace, ApiError> {
+    let Some(Ok(BasicCredentials { key, secret })) = basic_credentials(headers) else {
         return Err(unauthorized("Authorization: HTTP Basic with the workspace's key and secret is required"));
     };
     let workspace = state.store.find_workspace_by_key(&key).await?;

@@ -11,10 +11,8 @@ use serde_json::Value;
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipWriter};
 
-use super::worker::{JobError, LEASE_LOST};
-use super::{millis, now_ms};
+use super::{millis, DsrError, DsrRuntime};
 use crate::profile_view;
-use crate::state::AppState;
 
 /// Bytes per stored chunk; also the most the zip writer buffers.
 const CHUNK_BYTES: usize = 1024 * 1024;
@@ -38,7 +36,7 @@ impl Write for Pending {
 
 /// Stores what is pending as numbered chunks.
 struct Chunks<'a> {
-    state: &'a AppState,
+    dsr: &'a DsrRuntime,
     request: &'a SubjectRequest,
     pending: Pending,
     next_seq: i64,
@@ -47,7 +45,7 @@ struct Chunks<'a> {
 
 impl Chunks<'_> {
     /// Stores full chunks, or everything when `all`.
-    async fn store(&mut self, all: bool) -> Result<(), JobError> {
+    async fn store(&mut self, all: bool) -> Result<(), DsrError> {
         loop {
             let chunk: Vec<u8> = {
                 let mut pending = self.pending.0.lock().expect("no panics while holding the export buffer");
@@ -58,25 +56,25 @@ impl Chunks<'_> {
                 pending.drain(..take).collect()
             };
             let (ws, id) = (self.request.workspace_id, &self.request.request_id);
-            self.state.store.put_export_chunk(ws, id, self.next_seq, &chunk).await?;
+            self.dsr.store.put_export_chunk(ws, id, self.next_seq, &chunk).await?;
             self.next_seq += 1;
             self.bytes += chunk.len() as i64;
         }
     }
 }
 
-pub(super) async fn run(state: &AppState, owner: &str, request: &SubjectRequest) -> Result<(), JobError> {
+pub(super) async fn run(dsr: &DsrRuntime, owner: &str, request: &SubjectRequest) -> Result<(), DsrError> {
     let (ws, id) = (request.workspace_id, request.request_id.as_str());
-    let store = &state.store;
-    let profiles = store.begin_export(ws, id, owner, now_ms()).await?;
+    let store = &dsr.store;
+    let profiles = store.begin_export(ws, id, owner, dsr.clock.now_ms()).await?;
     if profiles.is_empty() {
-        return match store.complete_subject_request(ws, id, owner, 0, None, now_ms()).await? {
+        return match store.complete_subject_request(ws, id, owner, 0, None, dsr.clock.now_ms()).await? {
             true => Ok(()),
-            false => Err(LEASE_LOST.into()),
+            false => Err(DsrError::LeaseLost),
         };
     }
     let pending = Pending::default();
-    let mut chunks = Chunks { state, request, pending: pending.clone(), next_seq: 0, bytes: 0 };
+    let mut chunks = Chunks { dsr, request, pending: pending.clone(), next_seq: 0, bytes: 0 };
     let mut zip = ZipWriter::new_stream(pending);
     let options = SimpleFileOptions::default().compression_method(CompressionMethod::Deflated).large_file(true);
 
@@ -114,10 +112,10 @@ pub(super) async fn run(state: &AppState, owner: &str, request: &SubjectRequest)
     zip.finish()?;
     chunks.store(true).await?;
     tracing::info!(profiles = profiles.len(), batches, bytes = chunks.bytes, "access export written");
-    let now = now_ms();
-    let export = ExportDone { export_bytes: chunks.bytes, expires_at_ms: now + millis(state.dsr.config.export_ttl) };
+    let now = dsr.clock.now_ms();
+    let export = ExportDone { export_bytes: chunks.bytes, expires_at_ms: now + millis(dsr.config.export_ttl) };
     if !store.complete_subject_request(ws, id, owner, profiles.len() as i64, Some(export), now).await? {
-        return Err(LEASE_LOST.into());
+        return Err(DsrError::LeaseLost);
     }
     Ok(())
 }

@@ -26,20 +26,21 @@ impl CallbackPolicy {
 
     /// Checks a callback URL as a request names it: scheme, host, and the
     /// address if the host is one (names are checked when resolved).
-    pub(crate) fn check_url(&self, text: &str) -> Result<Url, String> {
-        let url = Url::parse(text).map_err(|e| format!("not a URL ({e})"))?;
+    pub(crate) fn check_url(&self, text: &str) -> Result<Url, BadCallbackUrl> {
+        let url = Url::parse(text).map_err(BadCallbackUrl::NotUrl)?;
         if !matches!(url.scheme(), "http" | "https") {
-            return Err("must be an http or https URL".into());
+            return Err(BadCallbackUrl::Scheme);
         }
+        let refused = |ip| Err(BadCallbackUrl::Refused(RefusedTarget { host: None, ip }));
         match url.host() {
-            None => Err("has no host".into()),
-            Some(url::Host::Ipv4(ip)) if !self.allows(IpAddr::V4(ip)) => Err(refused(IpAddr::V4(ip))),
-            Some(url::Host::Ipv6(ip)) if !self.allows(IpAddr::V6(ip)) => Err(refused(IpAddr::V6(ip))),
+            None => Err(BadCallbackUrl::NoHost),
+            Some(url::Host::Ipv4(ip)) if !self.allows(IpAddr::V4(ip)) => refused(IpAddr::V4(ip)),
+            Some(url::Host::Ipv6(ip)) if !self.allows(IpAddr::V6(ip)) => refused(IpAddr::V6(ip)),
             Some(url::Host::Domain(name)) if name.eq_ignore_ascii_case("localhost") => {
                 if self.allows(IpAddr::from([127, 0, 0, 1])) {
                     Ok(url.clone())
                 } else {
-                    Err(refused(IpAddr::from([127, 0, 0, 1])))
+                    refused(IpAddr::from([127, 0, 0, 1]))
                 }
             }
             _ => Ok(url),
@@ -53,8 +54,38 @@ impl CallbackPolicy {
     }
 }
 
-fn refused(ip: IpAddr) -> String {
-    format!("{ip} is on a private or reserved network; the operator may allow it with --allow-callback-network")
+/// Why a callback URL is refused as a request names it.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum BadCallbackUrl {
+    #[error("not a URL ({0})")]
+    NotUrl(url::ParseError),
+    #[error("must be an http or https URL")]
+    Scheme,
+    #[error("has no host")]
+    NoHost,
+    #[error(transparent)]
+    Refused(RefusedTarget),
+}
+
+/// An address the policy refuses, named by the URL (`host` is `None`) or
+/// reached by resolving `host`. Retrying cannot make it allowed, so the
+/// callback sender gives up at once when it finds this error behind a failed
+/// send: the resolver returns it, and the HTTP client keeps it as a source.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{}{ip} is on a private or reserved network; the operator may allow it with --allow-callback-network",
+    host.as_deref().map(|host| format!("{host}: ")).unwrap_or_default()
+)]
+pub(crate) struct RefusedTarget {
+    host: Option<String>,
+    ip: IpAddr,
+}
+
+impl RefusedTarget {
+    /// Whether `error`, or any error behind it, is a refused target.
+    pub(crate) fn is_behind(error: &(dyn std::error::Error + 'static)) -> bool {
+        std::iter::successors(Some(error), |error| error.source()).any(|error| error.is::<RefusedTarget>())
+    }
 }
 
 fn is_public(ip: IpAddr) -> bool {
@@ -97,9 +128,10 @@ impl Resolve for PolicyResolver {
             let host = name.as_str().to_owned();
             let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             let allowed: Vec<SocketAddr> = found.iter().copied().filter(|addr| policy.allows(addr.ip())).collect();
-            if allowed.is_empty() {
-                let first = found.first().map(|addr| refused(addr.ip())).unwrap_or_else(|| "no address".into());
-                return Err(format!("{host}: {first}").into());
+            match found.first() {
+                _ if !allowed.is_empty() => {}
+                Some(first) => return Err(Box::new(RefusedTarget { host: Some(host), ip: first.ip() }) as _),
+                None => return Err(format!("{host}: no address").into()),
             }
             Ok(Box::new(allowed.into_iter()) as Addrs)
         })
@@ -129,5 +161,22 @@ mod tests {
         let loopback = CallbackPolicy::new(vec!["127.0.0.1/32".parse().unwrap()]);
         assert!(loopback.check_url("http://127.0.0.1:9/x").is_ok());
         assert!(loopback.check_url("http://127.0.0.2:9/x").is_err());
+    }
+
+    #[tokio::test]
+    async fn a_name_resolved_to_a_refused_address_is_told_apart_from_other_failures() {
+        let client =
+            |policy: &CallbackPolicy| reqwest::Client::builder().dns_resolver(policy.resolver()).build().unwrap();
+        let refused = client(&CallbackPolicy::default()).get("http://localhost:9/").send().await.unwrap_err();
+        assert!(RefusedTarget::is_behind(&refused), "{refused:?}");
+        // Allowed, but nothing listens on the discard port: worth retrying.
+        let allowed = CallbackPolicy::new(vec!["127.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()]);
+        let unanswered = client(&allowed).get("http://localhost:9/").send().await.unwrap_err();
+        assert!(!RefusedTarget::is_behind(&unanswered), "{unanswered:?}");
+        let message = CallbackPolicy::default().check_url("http://10.1.2.3/").unwrap_err().to_string();
+        assert_eq!(
+            message,
+            "10.1.2.3 is on a private or reserved network; the operator may allow it with --allow-callback-network"
+        );
     }
 }

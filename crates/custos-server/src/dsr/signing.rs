@@ -55,10 +55,11 @@ impl ProcessorSigner {
             Some(kept) => kept,
             None => {
                 let domain = domain.to_owned();
-                let (key_pem, certificate_pem) = tokio::task::spawn_blocking(move || generate(&domain))
+                let generated = tokio::task::spawn_blocking(move || generate(&domain))
                     .await
                     .map_err(|e| SignerError::Generate(e.to_string()))??;
-                store.save_processor_identity(&master_key.seal(&key_pem), &certificate_pem, now_ms).await?
+                let sealed = master_key.seal(&generated.private_key_pem);
+                store.save_processor_identity(&sealed, &generated.certificate_pem, now_ms).await?
             }
         };
         let key_pem = master_key.open(&sealed).ok_or(SignerError::Sealed)?;
@@ -86,7 +87,7 @@ impl ProcessorSigner {
 }
 
 /// A new RSA-2048 key (PKCS#8 PEM) and a self-signed certificate for `domain`.
-fn generate(domain: &str) -> Result<(String, String), SignerError> {
+fn generate(domain: &str) -> Result<ProcessorIdentityPem, SignerError> {
     let failed = |e: &dyn std::fmt::Display| SignerError::Generate(e.to_string());
     let key = RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).map_err(|e| failed(&e))?;
     let key_pem = key.to_pkcs8_pem(LineEnding::LF).map_err(|e| failed(&e))?.to_string();
@@ -98,7 +99,7 @@ fn generate(domain: &str) -> Result<(String, String), SignerError> {
     params.not_before = now - time::Duration::days(1);
     params.not_after = now + time::Duration::days(5 * 365);
     let certificate = params.self_signed(&key_pair).map_err(|e| failed(&e))?;
-    Ok((key_pem, certificate.pem()))
+    Ok(ProcessorIdentityPem { private_key_pem: key_pem, certificate_pem: certificate.pem() })
 }
 
 #[cfg(test)]
@@ -110,7 +111,7 @@ mod tests {
 
     #[test]
     fn a_generated_identity_signs_what_its_key_verifies() {
-        let (key_pem, certificate_pem) = generate("dsr.example.com").unwrap();
+        let ProcessorIdentityPem { private_key_pem: key_pem, certificate_pem } = generate("dsr.example.com").unwrap();
         assert!(certificate_pem.starts_with("-----BEGIN CERTIFICATE-----"));
         let signer = ProcessorSigner::from_pem(&key_pem, &certificate_pem).unwrap();
         let signature = STANDARD.decode(signer.sign(b"{\"a\":1}")).unwrap();

@@ -1,50 +1,39 @@
 //! The worker: takes due requests from the store and carries them out.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use custos_core::dsr::{RequestType, Trace};
-use custos_store::{ClaimedRequest, Phase};
+use custos_store::{ClaimedRequest, Phase, StoreError};
 use tokio::sync::watch;
 use tracing::Instrument;
 
-use super::{export, millis, now_ms};
-use crate::state::AppState;
-
-pub(super) type JobError = Box<dyn std::error::Error + Send + Sync>;
-
-pub(super) const LEASE_LOST: &str = "the lease was lost to another worker";
+use super::{export, millis, DsrError, DsrRuntime, DsrWorker, WorkOutcome};
 
 /// How often expired exports are swept.
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
-pub(super) async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
-    let owner = format!("worker-{}", uuid::Uuid::new_v4().simple());
-    let dsr = &state.dsr;
+/// A name for a worker's leases, unique to it.
+pub(super) fn new_owner() -> String {
+    format!("worker-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// Runs requests as they fall due, until `stop` turns true.
+pub(super) async fn run(worker: Arc<DsrWorker>, mut stop: watch::Receiver<bool>) {
+    let dsr = &worker.runtime;
     let mut last_sweep = tokio::time::Instant::now() - SWEEP_EVERY;
     while !*stop.borrow() {
         if last_sweep.elapsed() >= SWEEP_EVERY {
             last_sweep = tokio::time::Instant::now();
-            match state.store.expire_exports(now_ms()).await {
+            match dsr.store.expire_exports(dsr.clock.now_ms()).await {
                 Ok(0) => {}
                 Ok(chunks) => tracing::info!(chunks, "deleted expired access exports"),
                 Err(error) => tracing::warn!(%error, "sweeping expired exports failed"),
             }
         }
-        match state.store.claim_subject_request(&owner, now_ms(), millis(dsr.config.lease)).await {
-            Ok(Some(job)) => {
-                let request = &job.request;
-                let span = tracing::info_span!(
-                    "dsr",
-                    request_id = %request.request_id,
-                    workspace_id = request.workspace_id.0,
-                    kind = request.request_type.as_str()
-                );
-                dsr.callbacks.notify_one();
-                process(&state, &owner, job).instrument(span).await;
-                dsr.callbacks.notify_one();
-                continue;
-            }
-            Ok(None) => {}
+        match worker.run_once().await {
+            Ok(WorkOutcome::Processed) => continue,
+            Ok(WorkOutcome::Idle) => {}
             Err(error) => tracing::warn!(%error, "claiming a data subject request failed"),
         }
         tokio::select! {
@@ -55,35 +44,54 @@ pub(super) async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
     }
 }
 
+/// Takes one due request and carries it out, waking the callback sender
+/// for the status changes it makes.
+pub(super) async fn run_once(dsr: &DsrRuntime, owner: &str) -> Result<WorkOutcome, StoreError> {
+    let Some(job) = dsr.store.claim_subject_request(owner, dsr.clock.now_ms(), millis(dsr.config.lease)).await? else {
+        return Ok(WorkOutcome::Idle);
+    };
+    let request = &job.request;
+    let span = tracing::info_span!(
+        "dsr",
+        request_id = %request.request_id,
+        workspace_id = request.workspace_id.0,
+        kind = request.request_type.as_str()
+    );
+    dsr.callbacks.notify_one();
+    process(dsr, owner, job).instrument(span).await;
+    dsr.callbacks.notify_one();
+    Ok(WorkOutcome::Processed)
+}
+
 /// Runs one request while renewing its lease; a failure is retried with
 /// backoff until the budget is spent, then the request fails with the reason.
-async fn process(state: &AppState, owner: &str, job: ClaimedRequest) {
+async fn process(dsr: &DsrRuntime, owner: &str, job: ClaimedRequest) {
     let request = &job.request;
     let (ws, id) = (request.workspace_id, request.request_id.as_str());
-    let policy = state.dsr.config.processing_retry;
+    let policy = dsr.config.processing_retry;
     if request.attempts > i64::from(policy.max_attempts) {
         let reason = format!(
             "gave up after {} attempts; last error: {}",
             request.attempts - 1,
             request.last_error.as_deref().unwrap_or("none recorded")
         );
-        let _ = state.store.fail_subject_request(ws, id, owner, &reason, now_ms()).await;
+        let _ = dsr.store.fail_subject_request(ws, id, owner, &reason, dsr.clock.now_ms()).await;
         tracing::warn!("data subject request failed: retry budget spent");
         return;
     }
-    let lease = state.dsr.config.lease;
+    let lease = dsr.config.lease;
     let renew = async {
         loop {
             tokio::time::sleep(lease / 3).await;
-            let until = now_ms() + millis(lease);
-            if !matches!(state.store.renew_subject_request_lease(ws, id, owner, until).await, Ok(true)) {
+            let until = dsr.clock.now_ms() + millis(lease);
+            if !matches!(dsr.store.renew_subject_request_lease(ws, id, owner, until).await, Ok(true)) {
                 return;
             }
         }
     };
     let outcome = tokio::select! {
-        outcome = carry_out(state, owner, &job) => outcome,
-        () = renew => Err(LEASE_LOST.into()),
+        outcome = carry_out(dsr, owner, &job) => outcome,
+        () = renew => Err(DsrError::LeaseLost),
     };
     let Err(error) = outcome else {
         tracing::info!("data subject request completed");
@@ -91,16 +99,16 @@ async fn process(state: &AppState, owner: &str, job: ClaimedRequest) {
     };
     let message: String = error.to_string().chars().take(300).collect();
     let attempt = u32::try_from(request.attempts).unwrap_or(u32::MAX);
-    let now = now_ms();
+    let now = dsr.clock.now_ms();
     let recorded = match policy.delay_after(attempt) {
         Some(delay) => {
             tracing::warn!(error = %message, attempt, "data subject request attempt failed; will retry");
-            state.store.retry_subject_request(ws, id, owner, &message, now + millis(delay), now).await
+            dsr.store.retry_subject_request(ws, id, owner, &message, now + millis(delay), now).await
         }
         None => {
             tracing::warn!(error = %message, attempt, "data subject request failed");
             let reason = format!("gave up after {attempt} attempts; last error: {message}");
-            state.store.fail_subject_request(ws, id, owner, &reason, now).await
+            dsr.store.fail_subject_request(ws, id, owner, &reason, now).await
         }
     };
     if let Err(error) = recorded {
@@ -108,7 +116,7 @@ async fn process(state: &AppState, owner: &str, job: ClaimedRequest) {
     }
 }
 
-async fn carry_out(state: &AppState, owner: &str, job: &ClaimedRequest) -> Result<(), JobError> {
+async fn carry_out(dsr: &DsrRuntime, owner: &str, job: &ClaimedRequest) -> Result<(), DsrError> {
     let request = &job.request;
     let (ws, id) = (request.workspace_id, request.request_id.as_str());
     match request.request_type {
@@ -116,18 +124,17 @@ async fn carry_out(state: &AppState, owner: &str, job: &ClaimedRequest) -> Resul
             let profiles = match job.phase {
                 Some(Phase::Erased) => request.matched_profiles.unwrap_or(0),
                 None => {
-                    let traces = &state.dsr.traces;
-                    let hasher = |trace: Trace<'_>| traces.hash(trace);
-                    let report = state.store.erase_subject(ws, id, owner, &hasher, now_ms()).await?;
+                    let hasher = |trace: Trace<'_>| dsr.traces.hash(trace);
+                    let report = dsr.store.erase_subject(ws, id, owner, &hasher, dsr.clock.now_ms()).await?;
                     i64::try_from(report.profiles).unwrap_or(i64::MAX)
                 }
             };
-            state.store.purge_deleted_data().await?;
-            if !state.store.complete_subject_request(ws, id, owner, profiles, None, now_ms()).await? {
-                return Err(LEASE_LOST.into());
+            dsr.store.purge_deleted_data().await?;
+            if !dsr.store.complete_subject_request(ws, id, owner, profiles, None, dsr.clock.now_ms()).await? {
+                return Err(DsrError::LeaseLost);
             }
         }
-        RequestType::Access | RequestType::Portability => export::run(state, owner, request).await?,
+        RequestType::Access | RequestType::Portability => export::run(dsr, owner, request).await?,
     }
     Ok(())
 }

@@ -2,7 +2,7 @@
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -13,8 +13,8 @@ use custos_store::{CancelOutcome, CreateOutcome, NewSubjectRequest, StoredWorksp
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::auth::{dsr_workspace, rate_limited};
-use crate::dsr::{now_ms, wire};
+use crate::auth::{rate_limited, DsrWorkspace, WithBody};
+use crate::dsr::wire;
 use crate::error::ApiError;
 use crate::state::{retry_after_secs, AppState};
 
@@ -39,7 +39,7 @@ fn not_found() -> ApiError {
 /// A JSON answer signed with the processor's key.
 async fn signed(state: &AppState, status: StatusCode, body: &Value) -> Result<Response, ApiError> {
     let bytes = serde_json::to_vec(body).map_err(|e| ApiError::Internal(Box::new(e)))?;
-    let signature = state.dsr.signer(&*state.store).await?.sign(&bytes);
+    let signature = state.dsr.signer().await?.sign(&bytes);
     Ok((
         status,
         [
@@ -52,8 +52,10 @@ async fn signed(state: &AppState, status: StatusCode, body: &Value) -> Result<Re
         .into_response())
 }
 
-async fn create(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
-    let workspace = dsr_workspace(&state, &headers).await?;
+async fn create(
+    State(state): State<AppState>,
+    WithBody { access: DsrWorkspace(workspace), body }: WithBody<DsrWorkspace>,
+) -> Result<Response, ApiError> {
     let invalid = |messages: Vec<String>| ApiError::OpenDsr {
         status: StatusCode::BAD_REQUEST,
         reason: "ValidationException",
@@ -75,7 +77,7 @@ async fn create(State(state): State<AppState>, headers: HeaderMap, body: Bytes) 
     if let Err(not_until) = state.dsr.new_requests_limiter.check_key(&workspace.workspace_id) {
         return Err(rate_limited(retry_after_secs(&not_until), "new requests per day"));
     }
-    let received_at_ms = now_ms();
+    let received_at_ms = state.dsr.clock.now_ms();
     let traces = &state.dsr.traces;
     let new = NewSubjectRequest {
         workspace_id: workspace.workspace_id,
@@ -128,10 +130,9 @@ async fn find(state: &AppState, workspace: &StoredWorkspace, id: &str) -> Result
 
 async fn status(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
+    DsrWorkspace(workspace): DsrWorkspace,
 ) -> Result<Response, ApiError> {
-    let workspace = dsr_workspace(&state, &headers).await?;
     let request = find(&state, &workspace, &id).await?;
     let body = wire::status_object(&request, request.status, &state.dsr.public_url);
     signed(&state, StatusCode::OK, &body).await
@@ -144,10 +145,9 @@ struct GroupQuery {
 
 async fn in_group(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Query(query): Query<GroupQuery>,
+    DsrWorkspace(workspace): DsrWorkspace,
 ) -> Result<Response, ApiError> {
-    let workspace = dsr_workspace(&state, &headers).await?;
     let group_id = query
         .group_id
         .filter(|g| !g.is_empty())
@@ -159,11 +159,10 @@ async fn in_group(
 
 async fn cancel(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
+    DsrWorkspace(workspace): DsrWorkspace,
 ) -> Result<Response, ApiError> {
-    let workspace = dsr_workspace(&state, &headers).await?;
-    match state.store.cancel_subject_request(workspace.workspace_id, &id, now_ms()).await? {
+    match state.store.cancel_subject_request(workspace.workspace_id, &id, state.dsr.clock.now_ms()).await? {
         CancelOutcome::Cancelled(request) => {
             state.dsr.callbacks.notify_one();
             let body = json!({
@@ -187,10 +186,9 @@ async fn cancel(
 /// The export of a completed access or portability request, streamed from its stored chunks.
 async fn results(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
+    DsrWorkspace(workspace): DsrWorkspace,
 ) -> Result<Response, ApiError> {
-    let workspace = dsr_workspace(&state, &headers).await?;
     let request = find(&state, &workspace, &id).await?;
     if !request.request_type.exports() || request.status != RequestStatus::Completed {
         return Err(dsr_error(StatusCode::NOT_FOUND, "NotFoundException", "This request has no results."));
@@ -198,18 +196,20 @@ async fn results(
     let (Some(bytes), Some(expires_at_ms)) = (request.export_bytes, request.export_expires_ms) else {
         return Err(dsr_error(StatusCode::NOT_FOUND, "NotFoundException", "No records matched the subject."));
     };
-    if expires_at_ms <= now_ms() {
+    if expires_at_ms <= state.dsr.clock.now_ms() {
         return Err(dsr_error(StatusCode::GONE, "GoneException", "These results have expired or were erased."));
     }
     let store = state.store.clone();
     let ws = workspace.workspace_id;
-    let chunks = futures_util::stream::unfold(0i64, move |seq| {
+    // The next chunk's number; `None` once an error has ended the stream.
+    let chunks = futures_util::stream::unfold(Some(0i64), move |next| {
         let (store, id) = (store.clone(), id.clone());
         async move {
+            let seq = next?;
             match store.export_chunk(ws, &id, seq).await {
-                Ok(Some(chunk)) => Some((Ok::<_, std::io::Error>(Bytes::from(chunk)), seq + 1)),
+                Ok(Some(chunk)) => Some((Ok::<_, std::io::Error>(Bytes::from(chunk)), Some(seq + 1))),
                 Ok(None) => None,
-                Err(error) => Some((Err(std::io::Error::other(error.to_string())), i64::MAX)),
+                Err(error) => Some((Err(std::io::Error::other(error.to_string())), None)),
             }
         }
     });
@@ -239,6 +239,6 @@ async fn discovery(State(state): State<AppState>) -> Result<Response, ApiError> 
 }
 
 async fn certificate(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let pem = state.dsr.signer(&*state.store).await?.certificate_pem().to_owned();
+    let pem = state.dsr.signer().await?.certificate_pem().to_owned();
     Ok(([(header::CONTENT_TYPE, "application/x-pem-file")], pem).into_response())
 }

@@ -21,6 +21,18 @@ pub(super) fn router() -> Router<AppState> {
         .route("/workspaces/{workspace_id}/dsr/requests/{request_id}", get(show))
 }
 
+/// The path's parameters these handlers read; `OrgAccount` reads the others.
+#[derive(Debug, Deserialize)]
+struct WorkspacePath {
+    workspace_id: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct RequestPath {
+    workspace_id: String,
+    request_id: String,
+}
+
 #[derive(Debug, Deserialize)]
 struct ListQuery {
     status: Option<String>,
@@ -41,10 +53,10 @@ async fn workspace_of(state: &AppState, access: &OrgAccount<DsrScope>, id: &str)
 async fn list(
     State(state): State<AppState>,
     access: OrgAccount<DsrScope>,
-    Path((_, _, workspace_id)): Path<(String, String, String)>,
+    Path(path): Path<WorkspacePath>,
     Query(query): Query<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let workspace_id = workspace_of(&state, &access, &workspace_id).await?;
+    let workspace_id = workspace_of(&state, &access, &path.workspace_id).await?;
     let status = match query.status.as_deref() {
         None => None,
         Some(name) => Some(RequestStatus::parse(name).ok_or_else(|| {
@@ -64,7 +76,7 @@ async fn list(
 async fn show(
     State(state): State<AppState>,
     access: OrgAccount<DsrScope>,
-    Path((_, _, workspace_id, request_id)): Path<(String, String, String, String)>,
+    Path(RequestPath { workspace_id, request_id }): Path<RequestPath>,
 ) -> Result<Json<Value>, ApiError> {
     let workspace_id = workspace_of(&state, &access, &workspace_id).await?;
     let request = state

@@ -6,9 +6,8 @@
 
 use std::num::NonZeroU32;
 
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
 use axum::routing::post;
 use axum::Router;
 use custos_core::identity::Mpid;
@@ -17,7 +16,7 @@ use custos_store::{BatchBody, IncomingBatch, StoredInput};
 use serde_json::value::RawValue;
 use serde_json::Value;
 
-use crate::auth::{basic_input, web_input_by_key};
+use crate::auth::{EventsInput, WebSdkInput, WithBody};
 use crate::batch::{parse_batch, read_well_formed, ParsedBatch};
 use crate::dsr::now_ms;
 use crate::error::ApiError;
@@ -38,17 +37,17 @@ pub(super) fn router() -> Router<AppState> {
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
 }
 
-async fn upload_batch(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<StatusCode, ApiError> {
-    let input = basic_input(&state, &headers).await?;
+async fn upload_batch(
+    State(state): State<AppState>,
+    WithBody { access: EventsInput(input), body }: WithBody<EventsInput>,
+) -> Result<StatusCode, ApiError> {
     store_single(&state, &input, &body).await
 }
 
 async fn upload_web_batch(
     State(state): State<AppState>,
-    Path(key): Path<String>,
-    body: Bytes,
+    WithBody { access: WebSdkInput(input), body }: WithBody<WebSdkInput>,
 ) -> Result<StatusCode, ApiError> {
-    let input = web_input_by_key(&state, &key).await?;
     store_single(&state, &input, &body).await
 }
 
@@ -70,8 +69,10 @@ async fn store_single(state: &AppState, input: &StoredInput, body: &[u8]) -> Res
     store(state, vec![incoming(state, input, parsed, text)]).await
 }
 
-async fn upload_bulk(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<StatusCode, ApiError> {
-    let input = basic_input(&state, &headers).await?;
+async fn upload_bulk(
+    State(state): State<AppState>,
+    WithBody { access: EventsInput(input), body }: WithBody<EventsInput>,
+) -> Result<StatusCode, ApiError> {
     let raw: Vec<&RawValue> = serde_json::from_slice(&body)
         .map_err(|e| ApiError::invalid(format!("body: must be a JSON array of batches: {e}")))?;
     if raw.len() > MAX_BULK_BATCHES {

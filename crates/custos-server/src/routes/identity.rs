@@ -1,26 +1,25 @@
 //! The Identity API v1 (IDSync): identify, search, login, logout, modify.
 
-use axum::body::Bytes;
-use axum::extract::{OriginalUri, Path, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
 use custos_core::identity::{Identity, IdentityType, Mpid, RequestKind};
 use custos_store::{IdentityChange, StoreError};
 use serde_json::{json, Map, Value};
 
-use crate::auth::identity_input;
-use crate::batch::mpid_from_json;
+use crate::auth::IdentityInput;
+use crate::batch::{mpid_from_json, InvalidMpid};
 use crate::dsr::now_ms;
 use crate::error::ApiError;
 use crate::state::AppState;
 
 pub(super) fn router() -> Router<AppState> {
     Router::new()
-        .route("/v1/identify", post(|s, m, u, h, b| resolve(s, m, u, h, b, RequestKind::Identify)))
-        .route("/v1/search", post(|s, m, u, h, b| resolve(s, m, u, h, b, RequestKind::Search)))
-        .route("/v1/login", post(|s, m, u, h, b| resolve(s, m, u, h, b, RequestKind::Login)))
-        .route("/v1/logout", post(|s, m, u, h, b| resolve(s, m, u, h, b, RequestKind::Logout)))
+        .route("/v1/identify", post(|s, i| resolve(s, i, RequestKind::Identify)))
+        .route("/v1/search", post(|s, i| resolve(s, i, RequestKind::Search)))
+        .route("/v1/login", post(|s, i| resolve(s, i, RequestKind::Login)))
+        .route("/v1/logout", post(|s, i| resolve(s, i, RequestKind::Logout)))
         .route("/v1/{mpid}/modify", post(modify))
 }
 
@@ -58,19 +57,15 @@ fn parse_mpid(value: Option<&Value>, field: &str) -> Result<Option<Mpid>, ApiErr
     match value {
         // The Web SDK sends no MPID as an empty string.
         Some(Value::String(s)) if s.is_empty() => Ok(None),
-        value => mpid_from_json(value).map_err(|()| bad_request(format!("{field}: must be a 64-bit integer"))),
+        value => mpid_from_json(value).map_err(|InvalidMpid| bad_request(format!("{field}: must be a 64-bit integer"))),
     }
 }
 
 async fn resolve(
     State(state): State<AppState>,
-    method: Method,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
-    body: Bytes,
+    IdentityInput { input, body }: IdentityInput,
     kind: RequestKind,
 ) -> Result<Json<Value>, ApiError> {
-    let input = identity_input(&state, &headers, method.as_str(), uri.path(), &body).await?;
     let request = parse_body(&body)?;
     let identities = known_identities(&request)?;
     if identities.is_empty() && kind != RequestKind::Logout {
@@ -125,13 +120,9 @@ async fn resolve(
 
 async fn modify(
     State(state): State<AppState>,
-    method: Method,
-    OriginalUri(uri): OriginalUri,
     Path(mpid): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
+    IdentityInput { input, body }: IdentityInput,
 ) -> Result<Json<Value>, ApiError> {
-    let input = identity_input(&state, &headers, method.as_str(), uri.path(), &body).await?;
     let mpid = Mpid(mpid.parse().map_err(|_| bad_request("mpid: the path must hold a 64-bit integer"))?);
     let request = parse_body(&body)?;
     let Some(Value::Array(raw_changes)) = request.get("identity_changes") else {

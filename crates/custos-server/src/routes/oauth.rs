@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::json;
 use time::OffsetDateTime;
 
-use crate::auth::basic_credentials;
+use crate::auth::{basic_credentials, BasicCredentials};
 use crate::config::MPARTICLE_AUDIENCE;
 use crate::error::ApiError;
 use crate::secrets::{hash_secret, new_secret, verify_secret};
@@ -53,9 +53,9 @@ fn parse_request(headers: &HeaderMap, body: &[u8]) -> Result<TokenRequest, ApiEr
     } else {
         serde_json::from_slice(body).map_err(|e| invalid_request(format!("malformed JSON body: {e}")))?
     };
-    if let Some(Ok((client_id, client_secret))) = basic_credentials(headers) {
-        request.client_id.get_or_insert(client_id);
-        request.client_secret.get_or_insert(client_secret);
+    if let Some(Ok(BasicCredentials { key, secret })) = basic_credentials(headers) {
+        request.client_id.get_or_insert(key);
+        request.client_secret.get_or_insert(secret);
     }
     Ok(request)
 }

@@ -17,6 +17,13 @@ pub(super) fn router() -> Router<AppState> {
     Router::new().route("/userprofile/v1/{org_id}/{account_id}/{workspace_id}/{mpid}", get(get_profile))
 }
 
+/// The path's parameters this handler reads; `OrgAccount` reads the others.
+#[derive(Debug, Deserialize)]
+struct ProfilePath {
+    workspace_id: String,
+    mpid: String,
+}
+
 #[derive(Debug, Deserialize)]
 struct ProfileQuery {
     fields: Option<String>,
@@ -25,16 +32,16 @@ struct ProfileQuery {
 async fn get_profile(
     State(state): State<AppState>,
     access: OrgAccount<ProfileScope>,
-    Path((_, _, workspace_id, mpid)): Path<(String, String, String, String)>,
+    Path(path): Path<ProfilePath>,
     Query(query): Query<ProfileQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let not_found = || ApiError::NotFound("no such profile".into());
-    let workspace_id = WorkspaceId(workspace_id.parse().map_err(|_| not_found())?);
+    let workspace_id = WorkspaceId(path.workspace_id.parse().map_err(|_| not_found())?);
     let place = state.store.find_workspace(workspace_id).await?.ok_or_else(not_found)?;
     if place.org_id != access.org_id || place.account_id != access.account_id {
         return Err(not_found());
     }
-    let mpid = Mpid(mpid.parse().map_err(|_| not_found())?);
+    let mpid = Mpid(path.mpid.parse().map_err(|_| not_found())?);
     let profile = state.store.profile(workspace_id, mpid).await?.ok_or_else(not_found)?;
 
     let fields: Vec<&str> = match &query.fields {

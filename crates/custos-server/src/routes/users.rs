@@ -25,6 +25,12 @@ pub(super) fn router() -> Router<AppState> {
         .route("/users/{email}", put(assign_role).delete(remove_user))
 }
 
+/// The path's parameter these handlers read; `OrgAccount` reads the others.
+#[derive(Debug, Deserialize)]
+struct UserPath {
+    email: String,
+}
+
 #[derive(Debug, Deserialize)]
 struct AssignRoleBody {
     role_id: Option<serde_json::Value>,
@@ -82,7 +88,7 @@ async fn list_users(
 async fn assign_role(
     State(state): State<AppState>,
     access: OrgAccount<CustomRolesScope>,
-    Path((_, _, email)): Path<(String, String, String)>,
+    Path(UserPath { email }): Path<UserPath>,
     body: axum::body::Bytes,
 ) -> Result<Json<UserBody>, ApiError> {
     let email = UserEmail::parse(&email).map_err(|e| ApiError::invalid(e.to_string()))?;
@@ -104,7 +110,7 @@ async fn assign_role(
 async fn remove_user(
     State(state): State<AppState>,
     access: OrgAccount<CustomRolesScope>,
-    Path((_, _, email)): Path<(String, String, String)>,
+    Path(UserPath { email }): Path<UserPath>,
 ) -> Result<StatusCode, ApiError> {
     let email = UserEmail::parse(&email).map_err(|e| ApiError::invalid(e.to_string()))?;
     if state.store.remove_user(access.org_id, email.as_str()).await? {

@@ -9,17 +9,18 @@ use std::time::Duration;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use custos_server::config::DsrConfig;
-use custos_server::ServeConfig;
+use custos_server::{ServeConfig, WorkOutcome};
 use serde_json::{json, Value};
 
 use crate::helpers::{apps, read, TestApp};
 
-/// Erasures run at once; callbacks may reach loopback; workers poll often.
+/// Erasures run at once; callbacks may reach loopback; the server runs no
+/// worker: tests step the app's own (`TestApp::worker`).
 pub(crate) fn dsr_config() -> ServeConfig {
     let mut dsr = DsrConfig::mparticle_defaults();
     dsr.schedule.erasure_waiting_period = Duration::ZERO;
     dsr.allowed_callback_networks = vec!["127.0.0.1/32".parse().unwrap()];
-    dsr.poll_interval = Duration::from_millis(50);
+    dsr.run_workers = false;
     ServeConfig { dsr, ..ServeConfig::mparticle_defaults() }
 }
 
@@ -55,17 +56,34 @@ impl TestApp {
         read(self.workspace_auth(self.http.get(self.url(&format!("/v3/requests/{id}")))).send().await.unwrap()).await
     }
 
-    /// Polls until the request reaches `status`.
-    async fn dsr_wait(&self, id: &str, status: &str) -> Value {
-        for _ in 0..400 {
-            let (code, body) = self.dsr_status(id).await;
-            assert_eq!(code, 200, "{body}");
-            if body["request_status"] == status {
-                return body;
+    /// Steps the worker until no request is due; request `id` must then be at `status`.
+    async fn dsr_process(&self, id: &str, status: &str) -> Value {
+        self.run_due_requests().await;
+        let (code, body) = self.dsr_status(id).await;
+        assert_eq!(code, 200, "{body}");
+        assert_eq!(body["request_status"], status, "{}: request {id}", self.backend);
+        body
+    }
+
+    /// Steps the worker until no request is due.
+    async fn run_due_requests(&self) {
+        for _ in 0..100 {
+            if self.worker.run_once().await.unwrap() == WorkOutcome::Idle {
+                return;
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("{}: request {id} never became {status}: {:?}", self.backend, self.dsr_status(id).await);
+        panic!("{}: requests were still due after 100 steps", self.backend);
+    }
+
+    /// Sends callbacks until none is due (the oldest owed to a URL goes
+    /// first, so each status takes a step of its own).
+    async fn send_due_callbacks(&self) {
+        for _ in 0..100 {
+            if self.worker.send_callbacks_once().await.unwrap() == 0 {
+                return;
+            }
+        }
+        panic!("{}: callbacks were still due after 100 steps", self.backend);
     }
 
     /// Sends a batch through the Events API with the server input.
@@ -129,7 +147,7 @@ async fn requests_are_created_and_followed_as_opendsr_says() {
         assert!(created["expected_completion_time"].as_str().unwrap().ends_with('Z'));
         assert!(created["received_time"].is_string());
 
-        let done = app.dsr_wait(&id, "completed").await;
+        let done = app.dsr_process(&id, "completed").await;
         assert_eq!(done["api_version"], "3.0");
         assert_eq!(done["group_id"], "batch-7");
         assert_eq!(done["results_url"], app.url(&format!("/v3/requests/{id}/results")));
@@ -250,7 +268,7 @@ async fn a_pending_erasure_can_be_cancelled_during_its_waiting_period() {
     for app in apps(dsr_config()).await {
         let id = new_id();
         app.dsr_create(&body(&id, "erasure", email("gone@example.com"))).await;
-        app.dsr_wait(&id, "completed").await;
+        app.dsr_process(&id, "completed").await;
         let late = app.workspace_auth(app.http.delete(app.url(&format!("/v3/requests/{id}")))).send().await.unwrap();
         let (code, error) = read(late).await;
         assert_eq!(code, 409);
@@ -316,8 +334,16 @@ async fn responses_are_signed_with_the_key_of_the_served_certificate() {
     }
 }
 
-/// A callback as received: body, signature header, processor domain header.
-type Received = Arc<Mutex<Vec<(Vec<u8>, String, String)>>>;
+/// A callback as received.
+struct Callback {
+    body: Vec<u8>,
+    /// `X-OpenDSR-Signature`.
+    signature: String,
+    /// `X-OpenDSR-Processor-Domain`.
+    domain: String,
+}
+
+type Received = Arc<Mutex<Vec<Callback>>>;
 
 /// A real HTTP receiver for callbacks, recording each body with its signature.
 struct Receiver {
@@ -341,11 +367,11 @@ async fn start_receiver(fail_first: usize) -> Receiver {
                     return StatusCode::SERVICE_UNAVAILABLE;
                 }
                 let header = |name: &str| headers.get(name).map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
-                log.lock().unwrap().push((
-                    body.to_vec(),
-                    header("x-opendsr-signature"),
-                    header("x-opendsr-processor-domain"),
-                ));
+                log.lock().unwrap().push(Callback {
+                    body: body.to_vec(),
+                    signature: header("x-opendsr-signature"),
+                    domain: header("x-opendsr-processor-domain"),
+                });
                 StatusCode::ACCEPTED
             }
         }),
@@ -365,26 +391,29 @@ async fn every_status_change_is_called_back_signed_and_retried_until_answered() 
         let mut request = body(&id, "erasure", email("cb@example.com"));
         request["status_callback_urls"] = json!([receiver.url]);
         assert_eq!(app.dsr_create(&request).await.status(), 201);
-        app.dsr_wait(&id, "completed").await;
+        app.dsr_process(&id, "completed").await;
         let certificate = certificate_of(&app).await;
-        let mut statuses = Vec::new();
-        for _ in 0..200 {
-            statuses = receiver
+        let statuses = || {
+            receiver
                 .received
                 .lock()
                 .unwrap()
                 .iter()
-                .map(|(body, _, _)| {
-                    serde_json::from_slice::<Value>(body).unwrap()["request_status"].as_str().unwrap().to_owned()
+                .map(|callback| {
+                    let status = serde_json::from_slice::<Value>(&callback.body).unwrap();
+                    status["request_status"].as_str().unwrap().to_owned()
                 })
-                .collect::<Vec<_>>();
-            if statuses.len() >= 3 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+                .collect::<Vec<_>>()
+        };
+        // The first attempt is answered 503; the statuses after it wait for it.
+        app.send_due_callbacks().await;
+        assert_eq!(statuses(), Vec::<String>::new(), "{}", app.backend);
+        // Its retry is due a second later.
+        app.clock.advance(Duration::from_secs(1));
+        app.send_due_callbacks().await;
+        let statuses = statuses();
         assert_eq!(statuses, ["pending", "in_progress", "completed"], "{}: in the order they happened", app.backend);
-        for (body, signature, domain) in receiver.received.lock().unwrap().iter() {
+        for Callback { body, signature, domain } in receiver.received.lock().unwrap().iter() {
             assert_eq!(domain, "127.0.0.1");
             assert!(openssl_verifies(&certificate, body, signature), "a callback's signature verifies");
             let status: Value = serde_json::from_slice(body).unwrap();
@@ -429,7 +458,7 @@ async fn access_exports_the_profile_and_every_batch_for_the_same_credentials() {
         app.send_batch(&batch_of("other@example.com", "other", 0)).await;
         let id = new_id();
         assert_eq!(app.dsr_create(&body(&id, "portability", email("reader@example.com"))).await.status(), 201);
-        let done = app.dsr_wait(&id, "completed").await;
+        let done = app.dsr_process(&id, "completed").await;
         assert_eq!(done["results_count"], 1);
         let url = done["results_url"].as_str().unwrap();
         assert_eq!(app.http.get(url).send().await.unwrap().status(), 401, "the workspace's credentials are needed");
@@ -489,7 +518,7 @@ async fn erasure_leaves_no_trace_not_even_in_the_sqlite_files() {
         // An access export made earlier holds the subject's data too.
         let access = new_id();
         app.dsr_create(&body(&access, "access", email(&address))).await;
-        let exported = app.dsr_wait(&access, "completed").await;
+        let exported = app.dsr_process(&access, "completed").await;
         let results = exported["results_url"].as_str().unwrap().to_owned();
         assert_eq!(app.workspace_auth(app.http.get(&results)).send().await.unwrap().status(), 200);
 
@@ -497,7 +526,7 @@ async fn erasure_leaves_no_trace_not_even_in_the_sqlite_files() {
         let mut request = body(&erase, "erasure", email(&address));
         request["status_callback_urls"] = json!([]);
         assert_eq!(app.dsr_create(&request).await.status(), 201);
-        app.dsr_wait(&erase, "completed").await;
+        app.dsr_process(&erase, "completed").await;
 
         assert_eq!(app.search(&address).await, 404, "{}", app.backend);
         assert_eq!(app.search("stays@example.com").await, 200);
@@ -534,7 +563,7 @@ async fn a_suppressed_subject_is_not_rebuilt_by_later_data() {
         request["extensions"] =
             json!({ "opendsr.mparticle.com": { "suppress_subject": true, "skip_waiting_period": true } });
         assert_eq!(app.dsr_create(&request).await.status(), 201);
-        app.dsr_wait(&id, "completed").await;
+        app.dsr_process(&id, "completed").await;
 
         app.send_batch(&batch_of("ghost@example.com", "ghost", 1)).await;
         // The device ID alone was on the erased profile too.
@@ -579,7 +608,7 @@ async fn administration_needs_the_dsr_scope_and_shows_no_personal_data() {
     for app in apps(dsr_config()).await {
         let id = new_id();
         app.dsr_create(&body(&id, "erasure", email("admin-view@example.com"))).await;
-        app.dsr_wait(&id, "completed").await;
+        app.dsr_process(&id, "completed").await;
         let token = app.token().await;
         let list_url = app.platform(&format!("/workspaces/{}/dsr/requests", app.org.ids.workspace_id.0));
         let (code, list) = app.get(&list_url, &token).await;

@@ -184,6 +184,11 @@ async fn mparticles_size_limits_hold() {
         let (status, _) = app.post_events("/v2/bulkevents", &json!([huge])).await;
         assert_eq!(status, 413);
         assert_eq!(app.store.stats().await.unwrap().totals.batches, 0);
+        // The body is read before the credentials are looked at: 413 whatever they are.
+        let wrong = app.http.post(app.url("/v2/bulkevents")).basic_auth(&app.org.server_input.key, Some("wrong"));
+        assert_eq!(wrong.json(&json!([huge])).send().await.unwrap().status(), 413);
+        let missing = app.http.post(app.url("/v2/bulkevents")).json(&json!([huge]));
+        assert_eq!(missing.send().await.unwrap().status(), 413);
     }
 }
 

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use custos_server::provision::{self, ProvisionedOrganization};
-use custos_server::ServeConfig;
+use custos_server::{Clock, DsrWorker, ServeConfig};
 use custos_store::testing::{test_sources, TestSource};
 use custos_store::Store;
 use serde_json::{json, Value};
@@ -15,6 +15,11 @@ pub(crate) struct TestApp {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) org: ProvisionedOrganization,
     pub(crate) backend: &'static str,
+    /// A worker of data subject requests on the server's store, for tests
+    /// to step when the server runs none (`DsrConfig::run_workers` off).
+    pub(crate) worker: DsrWorker,
+    /// The worker's clock.
+    pub(crate) clock: Clock,
     _shutdown: oneshot::Sender<()>,
     _source: TestSource,
 }
@@ -33,11 +38,15 @@ pub(crate) async fn default_apps() -> Vec<TestApp> {
 }
 
 impl TestApp {
-    pub(crate) async fn spawn(source: TestSource, config: ServeConfig) -> TestApp {
+    pub(crate) async fn spawn(source: TestSource, mut config: ServeConfig) -> TestApp {
         let store = custos_store::open(&source.source).await.unwrap();
         let org = provision::create_organization(&*store, &config.master_key, "Test organization").await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
+        // What serve would take, given to the worker as well.
+        config.public_url.get_or_insert_with(|| base.clone());
+        let clock = Clock::default();
+        let worker = DsrWorker::new(store.clone(), &config, clock.clone());
         let (shutdown, stop) = oneshot::channel::<()>();
         tokio::spawn(custos_server::serve(listener, store.clone(), config, async {
             let _ = stop.await;
@@ -48,6 +57,8 @@ impl TestApp {
             store,
             org,
             backend: source.backend,
+            worker,
+            clock,
             _shutdown: shutdown,
             _source: source,
         }
