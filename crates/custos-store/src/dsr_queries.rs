@@ -186,22 +186,6 @@ macro_rules! impl_dsr_store {
 
         #[async_trait]
         impl DsrStore for $store {
-            async fn find_workspace_by_key(&self, key: &str) -> StoreResult<Option<StoredWorkspace>> {
-                let row = sqlx::query("SELECT id, account_id, org_id, secret_hash FROM workspaces WHERE api_key = $1")
-                    .bind(key)
-                    .fetch_optional(self.reader())
-                    .await?;
-                row.map(|row| {
-                    Ok(StoredWorkspace {
-                        workspace_id: WorkspaceId(row.try_get("id")?),
-                        account_id: AccountId(row.try_get("account_id")?),
-                        org_id: OrgId(row.try_get("org_id")?),
-                        secret_hash: row.try_get("secret_hash")?,
-                    })
-                })
-                .transpose()
-            }
-
             async fn create_subject_request(&self, new: &NewSubjectRequest) -> StoreResult<CreateOutcome> {
                 let ws = new.workspace_id.0;
                 let mut tx = self.writer().begin().await?;
@@ -587,23 +571,7 @@ macro_rules! impl_dsr_store {
             }
 
             async fn purge_deleted_data(&self) -> StoreResult<()> {
-                if $backend != "sqlite" {
-                    // PostgreSQL reclaims dead rows with (auto)vacuum; see ARCHITECTURE.md.
-                    return Ok(());
-                }
-                // Deleted rows were zeroed in place (secure_delete), but older
-                // versions of their pages may sit in the WAL. A TRUNCATE
-                // checkpoint copies the WAL back and empties it; it must wait
-                // for readers of older snapshots, so try for a while.
-                let mut conn = self.writer().acquire().await?;
-                for _ in 0..200 {
-                    let row = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").fetch_one(&mut *conn).await?;
-                    if row.try_get::<i64, _>(0)? == 0 {
-                        return Ok(());
-                    }
-                    tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-                }
-                Err(StoreError::Busy("the WAL could not be checkpointed: readers held it for 5 s".into()))
+                self.purge_old_versions().await
             }
 
             async fn begin_export(
@@ -909,7 +877,7 @@ macro_rules! impl_dsr_store {
             let mut found = HashSet::new();
             for chunk in crate::group_ingest::statement_chunks(&wanted) {
                 let sql = crate::group_ingest::SUPPRESSED_JOIN
-                    .replacen("{}", &crate::group_ingest::placeholders(chunk.len(), 2, NUMBERED_PLACEHOLDERS), 1);
+                    .replacen("{}", &crate::group_ingest::placeholders(chunk.len(), 2, <$store as crate::backend::Backend>::NUMBERED_PLACEHOLDERS), 1);
                 let mut query = sqlx::query(&sql);
                 for (ws, key) in chunk {
                     query = query.bind(*ws).bind(*key);

@@ -11,6 +11,7 @@
 //! **Invariant:** the store never sees a secret. Callers hash secrets and
 //! tokens before they reach it, so no query, row or log line holds one.
 
+mod backend;
 mod batch_body;
 mod dsr_model;
 mod dsr_queries;
@@ -29,12 +30,13 @@ use async_trait::async_trait;
 use custos_core::access::{Manifest, Role};
 use custos_core::dsr::{RequestStatus, Trace};
 use custos_core::identity::{Identity, Mpid, RequestKind};
-use custos_core::ids::{AccountId, OrgId, WorkspaceId};
+use custos_core::ids::{OrgId, WorkspaceId};
 use time::OffsetDateTime;
 
 pub use batch_body::BatchBody;
 pub use dsr_model::*;
 pub use model::*;
+pub use queries::tenants::TenantStore;
 
 /// Where the data lives.
 #[derive(Clone, PartialEq, Eq)]
@@ -146,33 +148,9 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// Everything the platform keeps. One implementation per backend.
 #[async_trait]
-pub trait Store: DsrStore + Send + Sync + 'static {
+pub trait Store: TenantStore + DsrStore + Send + Sync + 'static {
     /// Which backend this is, for logs: `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
-
-    // Tenants and credentials.
-    async fn create_organization(&self, new: NewOrganization) -> StoreResult<CreatedOrganization>;
-    async fn count_organizations(&self) -> StoreResult<i64>;
-    async fn account_in_org(&self, org_id: OrgId, account_id: AccountId) -> StoreResult<bool>;
-    /// Adds an account to an organization.
-    async fn create_account(&self, org_id: OrgId, name: &str, now: OffsetDateTime) -> StoreResult<AccountId>;
-
-    async fn create_api_credential(&self, org_id: OrgId, new: NewApiCredential) -> StoreResult<ApiCredential>;
-    async fn find_api_credential(&self, client_id: &str) -> StoreResult<Option<StoredApiCredential>>;
-    async fn list_api_credentials(&self, org_id: OrgId) -> StoreResult<Vec<ApiCredential>>;
-    /// Deletes a credential and every token issued to it. Returns whether it existed.
-    async fn delete_api_credential(&self, client_id: &str) -> StoreResult<bool>;
-
-    // OAuth access tokens, by the SHA-256 of the token.
-    async fn insert_access_token(
-        &self,
-        token_hash: &str,
-        credential_id: i64,
-        expires_at: OffsetDateTime,
-    ) -> StoreResult<()>;
-    /// The grant behind an unexpired token.
-    async fn find_access_token(&self, token_hash: &str, now: OffsetDateTime) -> StoreResult<Option<TokenGrant>>;
-    async fn delete_expired_access_tokens(&self, now: OffsetDateTime) -> StoreResult<u64>;
 
     // Custom access roles.
     async fn role_manifest(&self, org_id: OrgId) -> StoreResult<StoredManifest>;
@@ -200,10 +178,6 @@ pub trait Store: DsrStore + Send + Sync + 'static {
     ) -> StoreResult<UserRole>;
     async fn list_users(&self, org_id: OrgId) -> StoreResult<Vec<UserRole>>;
     async fn remove_user(&self, org_id: OrgId, email: &str) -> StoreResult<bool>;
-
-    // Inputs and workspaces.
-    async fn find_input(&self, key: &str) -> StoreResult<Option<StoredInput>>;
-    async fn find_workspace(&self, workspace_id: WorkspaceId) -> StoreResult<Option<WorkspacePlace>>;
 
     // Identity (IDSync).
     /// Resolves and applies an Identity API request in one transaction.
@@ -261,9 +235,6 @@ pub type TraceHasher<'a> = &'a (dyn Fn(Trace<'_>) -> String + Sync);
 /// the callbacks it owes are written in one transaction.
 #[async_trait]
 pub trait DsrStore: Send + Sync {
-    /// The workspace of a DSR API key, with the hash of its secret.
-    async fn find_workspace_by_key(&self, key: &str) -> StoreResult<Option<StoredWorkspace>>;
-
     async fn create_subject_request(&self, new: &NewSubjectRequest) -> StoreResult<CreateOutcome>;
     async fn subject_request(&self, workspace_id: WorkspaceId, request_id: &str)
         -> StoreResult<Option<SubjectRequest>>;
