@@ -27,15 +27,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use custos_core::access::{Manifest, Role};
 use custos_core::dsr::{RequestStatus, Trace};
 use custos_core::identity::{Identity, Mpid, RequestKind};
-use custos_core::ids::{OrgId, WorkspaceId};
-use time::OffsetDateTime;
+use custos_core::ids::WorkspaceId;
 
 pub use batch_body::BatchBody;
 pub use dsr_model::*;
 pub use model::*;
+pub use queries::roles::RoleStore;
 pub use queries::tenants::TenantStore;
 
 /// Where the data lives.
@@ -148,36 +147,9 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// Everything the platform keeps. One implementation per backend.
 #[async_trait]
-pub trait Store: TenantStore + DsrStore + Send + Sync + 'static {
+pub trait Store: TenantStore + RoleStore + DsrStore + Send + Sync + 'static {
     /// Which backend this is, for logs: `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
-
-    // Custom access roles.
-    async fn role_manifest(&self, org_id: OrgId) -> StoreResult<StoredManifest>;
-    /// Replaces the organization's whole manifest atomically, serialized with
-    /// every other manifest or assignment change of the organization.
-    /// Fails with [`StoreError::RoleAssigned`] if it would delete an assigned role.
-    async fn replace_role_manifest(
-        &self,
-        org_id: OrgId,
-        manifest: &Manifest,
-        modified_by: &str,
-        now: OffsetDateTime,
-    ) -> StoreResult<StoredManifest>;
-    async fn find_custom_role(&self, org_id: OrgId, role_id: &str) -> StoreResult<Option<Role>>;
-
-    // Users and their roles.
-    /// Assigns a role: the organization's custom role of that id if there is
-    /// one, else the standard role of that id, else [`StoreError::UnknownRole`].
-    async fn assign_user_role(
-        &self,
-        org_id: OrgId,
-        email: &str,
-        role_id: &str,
-        now: OffsetDateTime,
-    ) -> StoreResult<UserRole>;
-    async fn list_users(&self, org_id: OrgId) -> StoreResult<Vec<UserRole>>;
-    async fn remove_user(&self, org_id: OrgId, email: &str) -> StoreResult<bool>;
 
     // Identity (IDSync).
     /// Resolves and applies an Identity API request in one transaction.

@@ -16,6 +16,7 @@ use time::OffsetDateTime;
 
 use crate::StoreError;
 
+pub(crate) mod roles;
 pub(crate) mod tenants;
 
 pub(crate) const LOCK_ORG: &str = "UPDATE organizations SET id = id WHERE id = $1";
@@ -61,60 +62,13 @@ macro_rules! impl_store {
         use async_trait::async_trait;
         use std::collections::{HashMap, HashSet};
 
-        use custos_core::access::{Manifest, Role};
         use custos_core::identity::{self, Identity, IdentityType, Mpid, Owner, RequestKind, Resolution};
-        use custos_core::ids::{OrgId, WorkspaceId};
+        use custos_core::ids::WorkspaceId;
         use sqlx::Row;
-        use time::OffsetDateTime;
 
-        use crate::queries::{from_unix, join_tasks, split_tasks, unix, LOCK_ORG};
         use crate::*;
 
         type DbRow = <$db as sqlx::Database>::Row;
-
-        fn role_from_row(row: &DbRow) -> Result<Role, sqlx::Error> {
-            Ok(Role {
-                role_id: row.try_get("role_id")?,
-                name: row.try_get("name")?,
-                description: row.try_get("description")?,
-                tasks: split_tasks(&row.try_get::<String, _>("tasks")?),
-            })
-        }
-
-        fn user_from_row(row: &DbRow) -> Result<UserRole, sqlx::Error> {
-            Ok(UserRole {
-                email: row.try_get("email")?,
-                role_id: row.try_get("role_id")?,
-                role_kind: RoleKind::parse(&row.try_get::<String, _>("role_kind")?),
-                created_at: from_unix(row.try_get("created_at")?),
-                updated_at: from_unix(row.try_get("updated_at")?),
-            })
-        }
-
-        async fn manifest_in(
-            conn: &mut <$db as sqlx::Database>::Connection,
-            org_id: OrgId,
-        ) -> StoreResult<StoredManifest> {
-            // One statement, so the roles and the modification stamp come from one snapshot.
-            let rows = sqlx::query(
-                "SELECT o.roles_modified_at, o.roles_modified_by, r.role_id, r.name, r.description, r.tasks \
-                 FROM organizations o LEFT JOIN custom_roles r ON r.org_id = o.id \
-                 WHERE o.id = $1 ORDER BY r.position",
-            )
-            .bind(org_id.0)
-            .fetch_all(&mut *conn)
-            .await?;
-            let first = rows.first().ok_or(StoreError::NotFound)?;
-            let modified_at = first.try_get::<Option<i64>, _>("roles_modified_at")?.map(from_unix);
-            let modified_by = first.try_get("roles_modified_by")?;
-            let mut roles = Vec::with_capacity(rows.len());
-            for row in &rows {
-                if row.try_get::<Option<String>, _>("role_id")?.is_some() {
-                    roles.push(role_from_row(row)?);
-                }
-            }
-            Ok(StoredManifest { roles, modified_at, modified_by })
-        }
 
         type DbConn = <$db as sqlx::Database>::Connection;
 
@@ -270,135 +224,6 @@ macro_rules! impl_store {
         impl Store for $store {
             fn backend(&self) -> &'static str {
                 <$store as crate::backend::Backend>::NAME
-            }
-
-            async fn role_manifest(&self, org_id: OrgId) -> StoreResult<StoredManifest> {
-                let mut conn = self.reader().acquire().await?;
-                manifest_in(&mut conn, org_id).await
-            }
-
-            async fn replace_role_manifest(
-                &self,
-                org_id: OrgId,
-                manifest: &Manifest,
-                modified_by: &str,
-                now: OffsetDateTime,
-            ) -> StoreResult<StoredManifest> {
-                let mut tx = self.writer().begin().await?;
-                if sqlx::query(LOCK_ORG).bind(org_id.0).execute(&mut *tx).await?.rows_affected() == 0 {
-                    return Err(StoreError::NotFound);
-                }
-                let assigned: Vec<String> = sqlx::query_scalar(
-                    "SELECT DISTINCT role_id FROM org_users WHERE org_id = $1 AND role_kind = 'custom' ORDER BY role_id",
-                )
-                .bind(org_id.0)
-                .fetch_all(&mut *tx)
-                .await?;
-                let deleted_but_assigned: Vec<String> = assigned
-                    .into_iter()
-                    .filter(|role_id| !manifest.roles.iter().any(|role| &role.role_id == role_id))
-                    .collect();
-                if !deleted_but_assigned.is_empty() {
-                    return Err(StoreError::RoleAssigned(deleted_but_assigned));
-                }
-                sqlx::query("DELETE FROM custom_roles WHERE org_id = $1").bind(org_id.0).execute(&mut *tx).await?;
-                for (position, role) in manifest.roles.iter().enumerate() {
-                    sqlx::query(
-                        "INSERT INTO custom_roles (org_id, role_id, position, name, description, tasks) \
-                         VALUES ($1, $2, $3, $4, $5, $6)",
-                    )
-                    .bind(org_id.0)
-                    .bind(&role.role_id)
-                    .bind(position as i64)
-                    .bind(&role.name)
-                    .bind(&role.description)
-                    .bind(join_tasks(role))
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                sqlx::query("UPDATE organizations SET roles_modified_at = $1, roles_modified_by = $2 WHERE id = $3")
-                    .bind(unix(now))
-                    .bind(modified_by)
-                    .bind(org_id.0)
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-                Ok(StoredManifest {
-                    roles: manifest.roles.clone(),
-                    modified_at: Some(from_unix(unix(now))),
-                    modified_by: Some(modified_by.to_owned()),
-                })
-            }
-
-            async fn find_custom_role(&self, org_id: OrgId, role_id: &str) -> StoreResult<Option<Role>> {
-                let row = sqlx::query(
-                    "SELECT role_id, name, description, tasks FROM custom_roles WHERE org_id = $1 AND role_id = $2",
-                )
-                .bind(org_id.0)
-                .bind(role_id)
-                .fetch_optional(self.reader())
-                .await?;
-                Ok(row.as_ref().map(role_from_row).transpose()?)
-            }
-
-            async fn assign_user_role(
-                &self,
-                org_id: OrgId,
-                email: &str,
-                role_id: &str,
-                now: OffsetDateTime,
-            ) -> StoreResult<UserRole> {
-                let mut tx = self.writer().begin().await?;
-                if sqlx::query(LOCK_ORG).bind(org_id.0).execute(&mut *tx).await?.rows_affected() == 0 {
-                    return Err(StoreError::NotFound);
-                }
-                let custom: Option<String> =
-                    sqlx::query_scalar("SELECT role_id FROM custom_roles WHERE org_id = $1 AND role_id = $2")
-                        .bind(org_id.0)
-                        .bind(role_id)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                let kind = match custom {
-                    Some(_) => RoleKind::Custom,
-                    None if custos_core::access::standard::find(role_id).is_some() => RoleKind::Standard,
-                    None => return Err(StoreError::UnknownRole(role_id.to_owned())),
-                };
-                let row = sqlx::query(
-                    "INSERT INTO org_users (org_id, email, role_id, role_kind, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $5) \
-                     ON CONFLICT (org_id, email) DO UPDATE \
-                     SET role_id = excluded.role_id, role_kind = excluded.role_kind, updated_at = excluded.updated_at \
-                     RETURNING email, role_id, role_kind, created_at, updated_at",
-                )
-                .bind(org_id.0)
-                .bind(email)
-                .bind(role_id)
-                .bind(kind.as_str())
-                .bind(unix(now))
-                .fetch_one(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                Ok(user_from_row(&row)?)
-            }
-
-            async fn list_users(&self, org_id: OrgId) -> StoreResult<Vec<UserRole>> {
-                let rows = sqlx::query(
-                    "SELECT email, role_id, role_kind, created_at, updated_at FROM org_users \
-                     WHERE org_id = $1 ORDER BY email",
-                )
-                .bind(org_id.0)
-                .fetch_all(self.reader())
-                .await?;
-                Ok(rows.iter().map(user_from_row).collect::<Result<_, _>>()?)
-            }
-
-            async fn remove_user(&self, org_id: OrgId, email: &str) -> StoreResult<bool> {
-                let done = sqlx::query("DELETE FROM org_users WHERE org_id = $1 AND email = $2")
-                    .bind(org_id.0)
-                    .bind(email)
-                    .execute(self.writer())
-                    .await?;
-                Ok(done.rows_affected() > 0)
             }
 
             async fn identity_request(
