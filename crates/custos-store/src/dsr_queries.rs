@@ -108,12 +108,18 @@ macro_rules! impl_dsr_store {
             let mut found: Vec<Mpid> = Vec::new();
             match subject {
                 Subject::Mpid(mpid) => {
-                    if existing_profile(conn, ws, *mpid).await?.is_some() {
+                    if crate::queries::identity::existing_profile(&mut *conn, ws, *mpid).await?.is_some() {
                         found.push(*mpid);
                     }
                 }
                 Subject::Identities(identities) => {
-                    let owners = owners_in(conn, ws, identities).await?;
+                    let owners = crate::queries::identity::owners_in(
+                        &mut *conn,
+                        <$store as crate::backend::Backend>::NUMBERED_PLACEHOLDERS,
+                        ws,
+                        identities,
+                    )
+                    .await?;
                     for identity in identities {
                         let single = std::slice::from_ref(identity);
                         if let Resolution::Existing { mpid, .. } =

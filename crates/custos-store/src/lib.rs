@@ -28,12 +28,13 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use custos_core::dsr::{RequestStatus, Trace};
-use custos_core::identity::{Identity, Mpid, RequestKind};
+use custos_core::identity::Mpid;
 use custos_core::ids::WorkspaceId;
 
 pub use batch_body::BatchBody;
 pub use dsr_model::*;
 pub use model::*;
+pub use queries::identity::IdentityStore;
 pub use queries::roles::RoleStore;
 pub use queries::tenants::TenantStore;
 
@@ -147,32 +148,9 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// Everything the platform keeps. One implementation per backend.
 #[async_trait]
-pub trait Store: TenantStore + RoleStore + DsrStore + Send + Sync + 'static {
+pub trait Store: TenantStore + RoleStore + IdentityStore + DsrStore + Send + Sync + 'static {
     /// Which backend this is, for logs: `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
-
-    // Identity (IDSync).
-    /// Resolves and applies an Identity API request in one transaction.
-    /// `new_mpid` is used if a profile is created; if it is taken the call
-    /// fails with [`StoreError::Conflict`] and may be retried with another.
-    async fn identity_request(
-        &self,
-        workspace_id: WorkspaceId,
-        kind: RequestKind,
-        identities: &[Identity],
-        previous_mpid: Option<Mpid>,
-        new_mpid: Mpid,
-        now_ms: i64,
-    ) -> StoreResult<IdentityOutcome>;
-    /// Applies identity changes to an existing profile, moving a changed
-    /// identity off any other profile. [`StoreError::NotFound`] if the profile does not exist.
-    async fn modify_identities(
-        &self,
-        workspace_id: WorkspaceId,
-        mpid: Mpid,
-        changes: &[IdentityChange],
-        now_ms: i64,
-    ) -> StoreResult<()>;
 
     // Events.
     /// Stores batches in one transaction: every batch is resolved to a
@@ -193,8 +171,6 @@ pub trait Store: TenantStore + RoleStore + DsrStore + Send + Sync + 'static {
     /// a group commit can hand this off and commit the next group meanwhile.
     async fn sync_batches(&self) -> StoreResult<()>;
 
-    // Profiles.
-    async fn profile(&self, workspace_id: WorkspaceId, mpid: Mpid) -> StoreResult<Option<Profile>>;
     async fn stats(&self) -> StoreResult<Stats>;
 }
 
