@@ -615,25 +615,6 @@ macro_rules! impl_dsr_store {
                 Ok(profiles)
             }
 
-            async fn batch_page(
-                &self,
-                workspace_id: WorkspaceId,
-                mpid: Mpid,
-                after_id: i64,
-                limit: i64,
-            ) -> StoreResult<Vec<(i64, String)>> {
-                let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(
-                    "SELECT id, body FROM batches WHERE workspace_id = $1 AND mpid = $2 AND id > $3 ORDER BY id LIMIT $4",
-                )
-                .bind(workspace_id.0)
-                .bind(mpid.0)
-                .bind(after_id)
-                .bind(limit)
-                .fetch_all(self.reader())
-                .await?;
-                rows.into_iter().map(|(id, body)| Ok((id, crate::batch_body::decode(body)?))).collect()
-            }
-
             async fn put_export_chunk(
                 &self,
                 workspace_id: WorkspaceId,

@@ -27,6 +27,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use backend::Backend;
 use custos_core::dsr::{RequestStatus, Trace};
 use custos_core::identity::Mpid;
 use custos_core::ids::WorkspaceId;
@@ -34,6 +35,7 @@ use custos_core::ids::WorkspaceId;
 pub use batch_body::BatchBody;
 pub use dsr_model::*;
 pub use model::*;
+pub use queries::batches::BatchStore;
 pub use queries::identity::IdentityStore;
 pub use queries::roles::RoleStore;
 pub use queries::tenants::TenantStore;
@@ -146,32 +148,20 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// Everything the platform keeps. One implementation per backend.
-#[async_trait]
-pub trait Store: TenantStore + RoleStore + IdentityStore + DsrStore + Send + Sync + 'static {
+/// Everything the platform keeps: the union of the area traits, each
+/// implemented once for every backend (see [`queries`]).
+pub trait Store: TenantStore + RoleStore + IdentityStore + BatchStore + DsrStore + Send + Sync + 'static {
     /// Which backend this is, for logs: `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
+}
 
-    // Events.
-    /// Stores batches in one transaction: every batch is resolved to a
-    /// profile, its identities, attributes and consent land there, and the
-    /// batch is kept. Durable when this returns.
-    async fn ingest_batches(&self, batches: &[IncomingBatch]) -> StoreResult<Vec<IngestOutcome>> {
-        let outcomes = self.commit_batches(batches).await?;
-        self.sync_batches().await?;
-        Ok(outcomes)
+impl<B> Store for B
+where
+    B: Backend + TenantStore + RoleStore + IdentityStore + BatchStore + DsrStore,
+{
+    fn backend(&self) -> &'static str {
+        B::NAME
     }
-    /// [`Store::ingest_batches`] up to its commit, which may not be on disk
-    /// yet: see [`Store::sync_batches`]. Callers commit one group at a time
-    /// (the server's ingestor does): on PostgreSQL, two concurrent groups
-    /// could each create a profile for the same new identity.
-    async fn commit_batches(&self, batches: &[IncomingBatch]) -> StoreResult<Vec<IngestOutcome>>;
-    /// Returns once every `commit_batches` that returned before this call
-    /// is durable. One flush covers every commit made before it starts, so
-    /// a group commit can hand this off and commit the next group meanwhile.
-    async fn sync_batches(&self) -> StoreResult<()>;
-
-    async fn stats(&self) -> StoreResult<Stats>;
 }
 
 /// Hashes a trace of a subject with the server's key (the store never sees it).
@@ -259,14 +249,6 @@ pub trait DsrStore: Send + Sync {
         owner: &str,
         now_ms: i64,
     ) -> StoreResult<Vec<Mpid>>;
-    /// A profile's batches after `after_id`, in order: `(id, body)`.
-    async fn batch_page(
-        &self,
-        workspace_id: WorkspaceId,
-        mpid: Mpid,
-        after_id: i64,
-        limit: i64,
-    ) -> StoreResult<Vec<(i64, String)>>;
     async fn put_export_chunk(
         &self,
         workspace_id: WorkspaceId,

@@ -16,6 +16,7 @@ use time::OffsetDateTime;
 
 use crate::StoreError;
 
+pub(crate) mod batches;
 pub(crate) mod identity;
 pub(crate) mod roles;
 pub(crate) mod tenants;
@@ -74,47 +75,6 @@ macro_rules! impl_store {
         type DbConn = <$db as sqlx::Database>::Connection;
 
         crate::dsr_queries::impl_dsr_store!($store, $backend);
-
-        #[async_trait]
-        impl Store for $store {
-            fn backend(&self) -> &'static str {
-                <$store as crate::backend::Backend>::NAME
-            }
-
-            async fn commit_batches(&self, batches: &[IncomingBatch]) -> StoreResult<Vec<IngestOutcome>> {
-                // Each backend drives `group_ingest::GroupIngest` its own way.
-                self.commit_group(batches).await
-            }
-
-            async fn sync_batches(&self) -> StoreResult<()> {
-                self.sync_groups().await
-            }
-
-            async fn stats(&self) -> StoreResult<Stats> {
-                let rows = sqlx::query(
-                    "SELECT w.id, \
-                       (SELECT COUNT(*) FROM batches b WHERE b.workspace_id = w.id) AS batches, \
-                       (SELECT CAST(COALESCE(SUM(b.event_count), 0) AS BIGINT) FROM batches b WHERE b.workspace_id = w.id) AS events, \
-                       (SELECT COUNT(*) FROM profiles p WHERE p.workspace_id = w.id) AS profiles \
-                     FROM workspaces w ORDER BY w.id",
-                )
-                .fetch_all(self.reader())
-                .await?;
-                let mut stats = Stats::default();
-                for row in rows {
-                    let counts = Counts {
-                        batches: row.try_get("batches")?,
-                        events: row.try_get("events")?,
-                        profiles: row.try_get("profiles")?,
-                    };
-                    stats.totals.batches += counts.batches;
-                    stats.totals.events += counts.events;
-                    stats.totals.profiles += counts.profiles;
-                    stats.workspaces.push((WorkspaceId(row.try_get("id")?), counts));
-                }
-                Ok(stats)
-            }
-        }
     };
 }
 
