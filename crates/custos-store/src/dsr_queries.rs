@@ -1,105 +1,17 @@
 //! The SQL of data subject requests, for both backends; expanded inside
 //! `impl_store!`, whose helpers (identity lookups, `DbConn`) it uses.
 
-/// The columns of a [`crate::SubjectRequest`], in the order `request_from_row` reads.
-pub(crate) const REQUEST_COLUMNS: &str = "workspace_id, request_id, regulation, request_type, status, group_id, \
-     api_version, submitted_at_ms, received_at_ms, process_after_ms, expected_completion_ms, suppress, \
-     callback_urls, attempts, last_error, failure_reason, matched_profiles, export_bytes, export_expires_ms, \
-     updated_at_ms, completed_at_ms";
-
 /// A request is due when it is open, its time has come and no live worker holds it.
 pub(crate) const DUE: &str = "status IN ('pending', 'in_progress') AND next_run_ms <= $1 \
      AND (lease_until_ms IS NULL OR lease_until_ms <= $1)";
 
 macro_rules! impl_dsr_store {
     ($store:ty, $backend:literal) => {
-        use custos_core::dsr::{Regulation, RequestStatus, RequestType, Subject, Trace};
+        use custos_core::dsr::{RequestStatus, Subject, Trace};
 
-        use crate::dsr_model::{decode_subject, encode_subject};
-        use crate::dsr_queries::{DUE, REQUEST_COLUMNS};
-
-        fn request_from_row(row: &DbRow) -> Result<SubjectRequest, sqlx::Error> {
-            let decode = |column: &str, text: String| sqlx::Error::ColumnDecode {
-                index: column.to_owned(),
-                source: format!("unknown value `{text}`").into(),
-            };
-            let regulation: String = row.try_get("regulation")?;
-            let request_type: String = row.try_get("request_type")?;
-            let status: String = row.try_get("status")?;
-            let urls: String = row.try_get("callback_urls")?;
-            Ok(SubjectRequest {
-                workspace_id: WorkspaceId(row.try_get("workspace_id")?),
-                request_id: row.try_get("request_id")?,
-                regulation: Regulation::parse(&regulation).ok_or_else(|| decode("regulation", regulation.clone()))?,
-                request_type: RequestType::parse(&request_type)
-                    .ok_or_else(|| decode("request_type", request_type.clone()))?,
-                status: RequestStatus::parse(&status).ok_or_else(|| decode("status", status.clone()))?,
-                group_id: row.try_get("group_id")?,
-                api_version: row.try_get("api_version")?,
-                submitted_at_ms: row.try_get("submitted_at_ms")?,
-                received_at_ms: row.try_get("received_at_ms")?,
-                process_after_ms: row.try_get("process_after_ms")?,
-                expected_completion_ms: row.try_get("expected_completion_ms")?,
-                suppress: row.try_get::<i64, _>("suppress")? != 0,
-                callback_urls: serde_json::from_str(&urls).unwrap_or_default(),
-                attempts: row.try_get("attempts")?,
-                last_error: row.try_get("last_error")?,
-                failure_reason: row.try_get("failure_reason")?,
-                matched_profiles: row.try_get("matched_profiles")?,
-                export_bytes: row.try_get("export_bytes")?,
-                export_expires_ms: row.try_get("export_expires_ms")?,
-                updated_at_ms: row.try_get("updated_at_ms")?,
-                completed_at_ms: row.try_get("completed_at_ms")?,
-            })
-        }
-
-        async fn request_in(conn: &mut DbConn, ws: i64, request_id: &str) -> StoreResult<Option<SubjectRequest>> {
-            let sql = format!("SELECT {REQUEST_COLUMNS} FROM dsr_requests WHERE workspace_id = $1 AND request_id = $2");
-            let row = sqlx::query(&sql).bind(ws).bind(request_id).fetch_optional(&mut *conn).await?;
-            Ok(row.as_ref().map(request_from_row).transpose()?)
-        }
-
-        async fn audit_in(
-            conn: &mut DbConn,
-            ws: i64,
-            request_id: &str,
-            step: &str,
-            detail: &str,
-            now_ms: i64,
-        ) -> StoreResult<()> {
-            sqlx::query("INSERT INTO dsr_audit (workspace_id, request_id, at_ms, step, detail) VALUES ($1, $2, $3, $4, $5)")
-                .bind(ws)
-                .bind(request_id)
-                .bind(now_ms)
-                .bind(step)
-                .bind(detail)
-                .execute(&mut *conn)
-                .await?;
-            Ok(())
-        }
-
-        /// Queues one callback per URL of the request for its new status.
-        async fn queue_callbacks(
-            conn: &mut DbConn,
-            request: &SubjectRequest,
-            status: RequestStatus,
-            now_ms: i64,
-        ) -> StoreResult<()> {
-            for url in &request.callback_urls {
-                sqlx::query(
-                    "INSERT INTO dsr_callbacks (workspace_id, request_id, url, status, created_at_ms, next_attempt_ms) \
-                     VALUES ($1, $2, $3, $4, $5, $5)",
-                )
-                .bind(request.workspace_id.0)
-                .bind(&request.request_id)
-                .bind(url)
-                .bind(status.as_str())
-                .bind(now_ms)
-                .execute(&mut *conn)
-                .await?;
-            }
-            Ok(())
-        }
+        use crate::dsr_model::decode_subject;
+        use crate::dsr_queries::DUE;
+        use crate::queries::dsr_requests::{audit_in, queue_callbacks, request_from_row, REQUEST_COLUMNS};
 
         /// The profiles a subject reaches. Each identity is looked up alone,
         /// as the Identity API's search would: a user identity reaches its
@@ -192,174 +104,6 @@ macro_rules! impl_dsr_store {
 
         #[async_trait]
         impl DsrStore for $store {
-            async fn create_subject_request(&self, new: &NewSubjectRequest) -> StoreResult<CreateOutcome> {
-                let ws = new.workspace_id.0;
-                let mut tx = self.writer().begin().await?;
-                if request_in(&mut tx, ws, &new.request_id).await?.is_some() {
-                    return Ok(CreateOutcome::AlreadyExists);
-                }
-                let overlapping: Option<String> = sqlx::query_scalar(
-                    "SELECT request_id FROM dsr_requests WHERE workspace_id = $1 AND overlap_key = $2 \
-                     AND status IN ('pending', 'in_progress')",
-                )
-                .bind(ws)
-                .bind(&new.overlap_key)
-                .fetch_optional(&mut *tx)
-                .await?;
-                if overlapping.is_some() {
-                    return Ok(CreateOutcome::Overlaps);
-                }
-                let sql = format!(
-                    "INSERT INTO dsr_requests (workspace_id, request_id, regulation, request_type, status, group_id, \
-                     api_version, submitted_at_ms, received_at_ms, process_after_ms, expected_completion_ms, suppress, \
-                     subject_json, subject_keys, overlap_key, callback_urls, next_run_ms, updated_at_ms) \
-                     VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $9, $8) \
-                     RETURNING {REQUEST_COLUMNS}"
-                );
-                let inserted = sqlx::query(&sql)
-                    .bind(ws)
-                    .bind(&new.request_id)
-                    .bind(new.regulation.as_str())
-                    .bind(new.request_type.as_str())
-                    .bind(&new.group_id)
-                    .bind(&new.api_version)
-                    .bind(new.submitted_at_ms)
-                    .bind(new.received_at_ms)
-                    .bind(new.schedule.process_after_ms)
-                    .bind(new.schedule.expected_completion_ms)
-                    .bind(i64::from(new.suppress))
-                    .bind(encode_subject(&new.subject))
-                    .bind(new.subject_keys.join(","))
-                    .bind(&new.overlap_key)
-                    .bind(serde_json::to_string(&new.callback_urls).unwrap_or_else(|_| "[]".into()))
-                    .fetch_one(&mut *tx)
-                    .await;
-                // Two nodes racing on PostgreSQL: the unique indexes decide.
-                let row = match inserted {
-                    Ok(row) => row,
-                    Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
-                        return Ok(if db.message().contains("overlap") {
-                            CreateOutcome::Overlaps
-                        } else {
-                            CreateOutcome::AlreadyExists
-                        })
-                    }
-                    Err(other) => return Err(other.into()),
-                };
-                let request = request_from_row(&row)?;
-                let detail = serde_json::json!({
-                    "identities": new.subject_keys.len(),
-                    "process_after_ms": new.schedule.process_after_ms,
-                    "suppress": new.suppress,
-                    "callback_urls": new.callback_urls.len(),
-                });
-                audit_in(&mut tx, ws, &new.request_id, "received", &detail.to_string(), new.received_at_ms).await?;
-                if new.schedule.process_after_ms > new.received_at_ms {
-                    let until = serde_json::json!({ "until_ms": new.schedule.process_after_ms });
-                    audit_in(&mut tx, ws, &new.request_id, "waiting", &until.to_string(), new.received_at_ms).await?;
-                }
-                queue_callbacks(&mut tx, &request, RequestStatus::Pending, new.received_at_ms).await?;
-                tx.commit().await?;
-                Ok(CreateOutcome::Created(Box::new(request)))
-            }
-
-            async fn subject_request(
-                &self,
-                workspace_id: WorkspaceId,
-                request_id: &str,
-            ) -> StoreResult<Option<SubjectRequest>> {
-                let mut conn = self.reader().acquire().await?;
-                request_in(&mut conn, workspace_id.0, request_id).await
-            }
-
-            async fn subject_requests_in_group(
-                &self,
-                workspace_id: WorkspaceId,
-                group_id: &str,
-            ) -> StoreResult<Vec<SubjectRequest>> {
-                let sql = format!(
-                    "SELECT {REQUEST_COLUMNS} FROM dsr_requests WHERE workspace_id = $1 AND group_id = $2 \
-                     ORDER BY received_at_ms, request_id"
-                );
-                let rows = sqlx::query(&sql).bind(workspace_id.0).bind(group_id).fetch_all(self.reader()).await?;
-                Ok(rows.iter().map(request_from_row).collect::<Result<_, _>>()?)
-            }
-
-            async fn list_subject_requests(
-                &self,
-                workspace_id: Option<WorkspaceId>,
-                status: Option<RequestStatus>,
-                limit: i64,
-            ) -> StoreResult<Vec<SubjectRequest>> {
-                let sql = format!(
-                    "SELECT {REQUEST_COLUMNS} FROM dsr_requests \
-                     WHERE ($1 IS NULL OR workspace_id = $1) AND ($2 IS NULL OR status = $2) \
-                     ORDER BY received_at_ms DESC, request_id LIMIT $3"
-                );
-                let rows = sqlx::query(&sql)
-                    .bind(workspace_id.map(|w| w.0))
-                    .bind(status.map(|s| s.as_str()))
-                    .bind(limit)
-                    .fetch_all(self.reader())
-                    .await?;
-                Ok(rows.iter().map(request_from_row).collect::<Result<_, _>>()?)
-            }
-
-            async fn subject_requests_by_id(&self, request_id: &str) -> StoreResult<Vec<SubjectRequest>> {
-                let sql = format!("SELECT {REQUEST_COLUMNS} FROM dsr_requests WHERE request_id = $1 ORDER BY workspace_id");
-                let rows = sqlx::query(&sql).bind(request_id).fetch_all(self.reader()).await?;
-                Ok(rows.iter().map(request_from_row).collect::<Result<_, _>>()?)
-            }
-
-            async fn subject_request_audit(
-                &self,
-                workspace_id: WorkspaceId,
-                request_id: &str,
-            ) -> StoreResult<Vec<AuditEntry>> {
-                let rows = sqlx::query(
-                    "SELECT at_ms, step, detail FROM dsr_audit WHERE workspace_id = $1 AND request_id = $2 ORDER BY id",
-                )
-                .bind(workspace_id.0)
-                .bind(request_id)
-                .fetch_all(self.reader())
-                .await?;
-                rows.iter()
-                    .map(|row| {
-                        Ok(AuditEntry {
-                            at_ms: row.try_get("at_ms")?,
-                            step: row.try_get("step")?,
-                            detail: row.try_get("detail")?,
-                        })
-                    })
-                    .collect()
-            }
-
-            async fn cancel_subject_request(
-                &self,
-                workspace_id: WorkspaceId,
-                request_id: &str,
-                now_ms: i64,
-            ) -> StoreResult<CancelOutcome> {
-                let ws = workspace_id.0;
-                let mut tx = self.writer().begin().await?;
-                let sql = format!(
-                    "UPDATE dsr_requests SET status = 'cancelled', subject_json = NULL, updated_at_ms = $3, \
-                     completed_at_ms = $3 WHERE workspace_id = $1 AND request_id = $2 AND status = 'pending' \
-                     AND lease_owner IS NULL RETURNING {REQUEST_COLUMNS}"
-                );
-                let row = sqlx::query(&sql).bind(ws).bind(request_id).bind(now_ms).fetch_optional(&mut *tx).await?;
-                let Some(request) = row.as_ref().map(request_from_row).transpose()? else {
-                    return Ok(match request_in(&mut tx, ws, request_id).await? {
-                        Some(request) => CancelOutcome::TooLate(Box::new(request)),
-                        None => CancelOutcome::NotFound,
-                    });
-                };
-                audit_in(&mut tx, ws, request_id, "cancelled", "{}", now_ms).await?;
-                queue_callbacks(&mut tx, &request, RequestStatus::Cancelled, now_ms).await?;
-                tx.commit().await?;
-                Ok(CancelOutcome::Cancelled(Box::new(request)))
-            }
-
             async fn claim_subject_request(
                 &self,
                 owner: &str,
@@ -407,11 +151,11 @@ macro_rules! impl_dsr_store {
                 let subject = row.try_get::<Option<String>, _>("subject_json")?.as_deref().and_then(decode_subject);
                 let phase = row.try_get::<Option<String>, _>("phase")?.as_deref().and_then(Phase::parse);
                 if was == "pending" {
-                    audit_in(&mut tx, ws, &request_id, "processing", "{}", now_ms).await?;
-                    queue_callbacks(&mut tx, &request, RequestStatus::InProgress, now_ms).await?;
+                    audit_in(&mut *tx, ws, &request_id, "processing", "{}", now_ms).await?;
+                    queue_callbacks(&mut *tx, &request, RequestStatus::InProgress, now_ms).await?;
                 } else {
                     let detail = serde_json::json!({ "attempt": request.attempts });
-                    audit_in(&mut tx, ws, &request_id, "resumed", &detail.to_string(), now_ms).await?;
+                    audit_in(&mut *tx, ws, &request_id, "resumed", &detail.to_string(), now_ms).await?;
                 }
                 tx.commit().await?;
                 Ok(Some(ClaimedRequest { request, subject, phase }))
@@ -446,7 +190,7 @@ macro_rules! impl_dsr_store {
                 now_ms: i64,
             ) -> StoreResult<()> {
                 let mut conn = self.writer().acquire().await?;
-                audit_in(&mut conn, workspace_id.0, request_id, step, detail, now_ms).await
+                audit_in(&mut *conn, workspace_id.0, request_id, step, detail, now_ms).await
             }
 
             async fn erase_subject(
@@ -459,7 +203,7 @@ macro_rules! impl_dsr_store {
             ) -> StoreResult<ErasureReport> {
                 let ws = workspace_id.0;
                 let mut tx = self.writer().begin().await?;
-                let subject = held_subject(&mut tx, ws, request_id, owner).await?;
+                let subject = held_subject(&mut *tx, ws, request_id, owner).await?;
                 let suppress: i64 =
                     sqlx::query_scalar("SELECT suppress FROM dsr_requests WHERE workspace_id = $1 AND request_id = $2")
                         .bind(ws)
@@ -467,7 +211,7 @@ macro_rules! impl_dsr_store {
                         .fetch_one(&mut *tx)
                         .await?;
                 let profiles = match &subject {
-                    Some(subject) => subject_profiles(&mut tx, ws, subject).await?,
+                    Some(subject) => subject_profiles(&mut *tx, ws, subject).await?,
                     None => Vec::new(),
                 };
                 let mut report = ErasureReport::default();
@@ -565,13 +309,13 @@ macro_rules! impl_dsr_store {
                 .execute(&mut *tx)
                 .await?;
                 let resolved = serde_json::json!({ "profiles": profiles.len() });
-                audit_in(&mut tx, ws, request_id, "identities_resolved", &resolved.to_string(), now_ms).await?;
+                audit_in(&mut *tx, ws, request_id, "identities_resolved", &resolved.to_string(), now_ms).await?;
                 let erased = serde_json::json!({
                     "profiles": report.profiles, "identities": report.identities, "attributes": report.attributes,
                     "consent": report.consent, "batches": report.batches, "events": report.events,
                     "export_chunks": report.export_chunks, "suppressed_identities": report.suppressed_identities,
                 });
-                audit_in(&mut tx, ws, request_id, "erased", &erased.to_string(), now_ms).await?;
+                audit_in(&mut *tx, ws, request_id, "erased", &erased.to_string(), now_ms).await?;
                 tx.commit().await?;
                 Ok(report)
             }
@@ -589,9 +333,9 @@ macro_rules! impl_dsr_store {
             ) -> StoreResult<Vec<Mpid>> {
                 let ws = workspace_id.0;
                 let mut tx = self.writer().begin().await?;
-                let subject = held_subject(&mut tx, ws, request_id, owner).await?;
+                let subject = held_subject(&mut *tx, ws, request_id, owner).await?;
                 let profiles = match &subject {
-                    Some(subject) => subject_profiles(&mut tx, ws, subject).await?,
+                    Some(subject) => subject_profiles(&mut *tx, ws, subject).await?,
                     None => Vec::new(),
                 };
                 for table in ["dsr_export_chunks", "dsr_request_profiles"] {
@@ -610,7 +354,7 @@ macro_rules! impl_dsr_store {
                         .await?;
                 }
                 let resolved = serde_json::json!({ "profiles": profiles.len() });
-                audit_in(&mut tx, ws, request_id, "identities_resolved", &resolved.to_string(), now_ms).await?;
+                audit_in(&mut *tx, ws, request_id, "identities_resolved", &resolved.to_string(), now_ms).await?;
                 tx.commit().await?;
                 Ok(profiles)
             }
@@ -630,22 +374,6 @@ macro_rules! impl_dsr_store {
                     .execute(self.writer())
                     .await?;
                 Ok(())
-            }
-
-            async fn export_chunk(
-                &self,
-                workspace_id: WorkspaceId,
-                request_id: &str,
-                seq: i64,
-            ) -> StoreResult<Option<Vec<u8>>> {
-                Ok(sqlx::query_scalar(
-                    "SELECT data FROM dsr_export_chunks WHERE workspace_id = $1 AND request_id = $2 AND seq = $3",
-                )
-                .bind(workspace_id.0)
-                .bind(request_id)
-                .bind(seq)
-                .fetch_optional(self.reader())
-                .await?)
             }
 
             async fn complete_subject_request(
@@ -673,9 +401,9 @@ macro_rules! impl_dsr_store {
                 .await?;
                 if let Some(export) = export {
                     let detail = serde_json::json!({ "profiles": matched_profiles, "bytes": export.export_bytes });
-                    audit_in(&mut tx, ws, request_id, "exported", &detail.to_string(), now_ms).await?;
+                    audit_in(&mut *tx, ws, request_id, "exported", &detail.to_string(), now_ms).await?;
                 }
-                let done = finish_held(&mut tx, ws, request_id, owner, RequestStatus::Completed, None, now_ms).await?;
+                let done = finish_held(&mut *tx, ws, request_id, owner, RequestStatus::Completed, None, now_ms).await?;
                 tx.commit().await?;
                 Ok(done.is_some())
             }
@@ -707,7 +435,7 @@ macro_rules! impl_dsr_store {
                     return Ok(false);
                 }
                 let detail = serde_json::json!({ "error": error, "next_attempt_ms": next_run_ms });
-                audit_in(&mut tx, workspace_id.0, request_id, "attempt_failed", &detail.to_string(), now_ms).await?;
+                audit_in(&mut *tx, workspace_id.0, request_id, "attempt_failed", &detail.to_string(), now_ms).await?;
                 tx.commit().await?;
                 Ok(true)
             }
@@ -722,7 +450,7 @@ macro_rules! impl_dsr_store {
             ) -> StoreResult<bool> {
                 let mut tx = self.writer().begin().await?;
                 let done =
-                    finish_held(&mut tx, workspace_id.0, request_id, owner, RequestStatus::Failed, Some(reason), now_ms)
+                    finish_held(&mut *tx, workspace_id.0, request_id, owner, RequestStatus::Failed, Some(reason), now_ms)
                         .await?;
                 tx.commit().await?;
                 Ok(done.is_some())
@@ -815,7 +543,7 @@ macro_rules! impl_dsr_store {
                         ("callback_abandoned", serde_json::json!({ "status": delivery.status.wire_name(), "error": error, "attempt": delivery.attempts }))
                     }
                 };
-                audit_in(&mut tx, delivery.workspace_id.0, &delivery.request_id, step, &detail.to_string(), now_ms).await?;
+                audit_in(&mut *tx, delivery.workspace_id.0, &delivery.request_id, step, &detail.to_string(), now_ms).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -828,34 +556,6 @@ macro_rules! impl_dsr_store {
                 Ok(!suppressed_in(&mut conn, &[(workspace_id.0, keys)]).await?.is_empty())
             }
 
-            async fn processor_identity(&self) -> StoreResult<Option<(String, String)>> {
-                Ok(sqlx::query_as("SELECT key_sealed, certificate_pem FROM processor_identity WHERE id = 1")
-                    .fetch_optional(self.reader())
-                    .await?)
-            }
-
-            async fn save_processor_identity(
-                &self,
-                key_sealed: &str,
-                certificate_pem: &str,
-                now_ms: i64,
-            ) -> StoreResult<(String, String)> {
-                let mut tx = self.writer().begin().await?;
-                sqlx::query(
-                    "INSERT INTO processor_identity (id, key_sealed, certificate_pem, created_at_ms) VALUES (1, $1, $2, $3) \
-                     ON CONFLICT (id) DO NOTHING",
-                )
-                .bind(key_sealed)
-                .bind(certificate_pem)
-                .bind(now_ms)
-                .execute(&mut *tx)
-                .await?;
-                let kept = sqlx::query_as("SELECT key_sealed, certificate_pem FROM processor_identity WHERE id = 1")
-                    .fetch_one(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-                Ok(kept)
-            }
         }
 
         /// Which of the keys (per workspace) are suppressed.

@@ -28,7 +28,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use backend::Backend;
-use custos_core::dsr::{RequestStatus, Trace};
+use custos_core::dsr::Trace;
 use custos_core::identity::Mpid;
 use custos_core::ids::WorkspaceId;
 
@@ -36,6 +36,7 @@ pub use batch_body::BatchBody;
 pub use dsr_model::*;
 pub use model::*;
 pub use queries::batches::BatchStore;
+pub use queries::dsr_requests::SubjectRequestStore;
 pub use queries::identity::IdentityStore;
 pub use queries::roles::RoleStore;
 pub use queries::tenants::TenantStore;
@@ -150,14 +151,16 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// Everything the platform keeps: the union of the area traits, each
 /// implemented once for every backend (see [`queries`]).
-pub trait Store: TenantStore + RoleStore + IdentityStore + BatchStore + DsrStore + Send + Sync + 'static {
+pub trait Store:
+    TenantStore + RoleStore + IdentityStore + BatchStore + SubjectRequestStore + DsrStore + Send + Sync + 'static
+{
     /// Which backend this is, for logs: `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
 }
 
 impl<B> Store for B
 where
-    B: Backend + TenantStore + RoleStore + IdentityStore + BatchStore + DsrStore,
+    B: Backend + TenantStore + RoleStore + IdentityStore + BatchStore + SubjectRequestStore + DsrStore,
 {
     fn backend(&self) -> &'static str {
         B::NAME
@@ -173,32 +176,6 @@ pub type TraceHasher<'a> = &'a (dyn Fn(Trace<'_>) -> String + Sync);
 /// the callbacks it owes are written in one transaction.
 #[async_trait]
 pub trait DsrStore: Send + Sync {
-    async fn create_subject_request(&self, new: &NewSubjectRequest) -> StoreResult<CreateOutcome>;
-    async fn subject_request(&self, workspace_id: WorkspaceId, request_id: &str)
-        -> StoreResult<Option<SubjectRequest>>;
-    async fn subject_requests_in_group(
-        &self,
-        workspace_id: WorkspaceId,
-        group_id: &str,
-    ) -> StoreResult<Vec<SubjectRequest>>;
-    /// The newest requests first, of one workspace or all, of one status or all.
-    async fn list_subject_requests(
-        &self,
-        workspace_id: Option<WorkspaceId>,
-        status: Option<RequestStatus>,
-        limit: i64,
-    ) -> StoreResult<Vec<SubjectRequest>>;
-    /// The requests of this id in any workspace (for operators' tools).
-    async fn subject_requests_by_id(&self, request_id: &str) -> StoreResult<Vec<SubjectRequest>>;
-    async fn subject_request_audit(&self, workspace_id: WorkspaceId, request_id: &str) -> StoreResult<Vec<AuditEntry>>;
-    /// Cancels a pending request.
-    async fn cancel_subject_request(
-        &self,
-        workspace_id: WorkspaceId,
-        request_id: &str,
-        now_ms: i64,
-    ) -> StoreResult<CancelOutcome>;
-
     // The worker's side.
     /// Takes the lease of one request that is due: pending and past its
     /// waiting period (it becomes in progress), or in progress with an
@@ -256,8 +233,6 @@ pub trait DsrStore: Send + Sync {
         seq: i64,
         data: &[u8],
     ) -> StoreResult<()>;
-    async fn export_chunk(&self, workspace_id: WorkspaceId, request_id: &str, seq: i64)
-        -> StoreResult<Option<Vec<u8>>>;
     /// Completes a request the worker holds; the identities are dropped.
     async fn complete_subject_request(
         &self,
@@ -304,17 +279,6 @@ pub trait DsrStore: Send + Sync {
     // Suppression.
     /// Whether any of these keyed hashes belongs to a suppressed subject.
     async fn suppressed(&self, workspace_id: WorkspaceId, keys: &[String]) -> StoreResult<bool>;
-
-    // The processor's signing identity.
-    async fn processor_identity(&self) -> StoreResult<Option<(String, String)>>;
-    /// Saves a sealed key and certificate unless another node saved one
-    /// first; returns the one kept.
-    async fn save_processor_identity(
-        &self,
-        key_sealed: &str,
-        certificate_pem: &str,
-        now_ms: i64,
-    ) -> StoreResult<(String, String)>;
 }
 
 /// Opens (creating if needed) the store and applies pending migrations.

@@ -17,6 +17,7 @@ use time::OffsetDateTime;
 use crate::StoreError;
 
 pub(crate) mod batches;
+pub(crate) mod dsr_requests;
 pub(crate) mod identity;
 pub(crate) mod roles;
 pub(crate) mod tenants;
@@ -69,8 +70,6 @@ macro_rules! impl_store {
         use sqlx::Row;
 
         use crate::*;
-
-        type DbRow = <$db as sqlx::Database>::Row;
 
         type DbConn = <$db as sqlx::Database>::Connection;
 
