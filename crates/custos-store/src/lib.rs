@@ -14,7 +14,6 @@
 mod backend;
 mod batch_body;
 mod dsr_model;
-mod dsr_queries;
 mod group_ingest;
 mod model;
 pub mod postgres;
@@ -26,17 +25,16 @@ pub mod testing;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use backend::Backend;
-use custos_core::dsr::Trace;
-use custos_core::identity::Mpid;
-use custos_core::ids::WorkspaceId;
 
 pub use batch_body::BatchBody;
 pub use dsr_model::*;
 pub use model::*;
 pub use queries::batches::BatchStore;
+pub use queries::callbacks::CallbackStore;
 pub use queries::dsr_requests::SubjectRequestStore;
+pub use queries::dsr_worker::DsrWorkerStore;
+pub use queries::erasure::{ErasureStore, TraceHasher};
 pub use queries::identity::IdentityStore;
 pub use queries::roles::RoleStore;
 pub use queries::tenants::TenantStore;
@@ -152,7 +150,17 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// Everything the platform keeps: the union of the area traits, each
 /// implemented once for every backend (see [`queries`]).
 pub trait Store:
-    TenantStore + RoleStore + IdentityStore + BatchStore + SubjectRequestStore + DsrStore + Send + Sync + 'static
+    TenantStore
+    + RoleStore
+    + IdentityStore
+    + BatchStore
+    + SubjectRequestStore
+    + DsrWorkerStore
+    + ErasureStore
+    + CallbackStore
+    + Send
+    + Sync
+    + 'static
 {
     /// Which backend this is, for logs: `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
@@ -160,125 +168,19 @@ pub trait Store:
 
 impl<B> Store for B
 where
-    B: Backend + TenantStore + RoleStore + IdentityStore + BatchStore + SubjectRequestStore + DsrStore,
+    B: Backend
+        + TenantStore
+        + RoleStore
+        + IdentityStore
+        + BatchStore
+        + SubjectRequestStore
+        + DsrWorkerStore
+        + ErasureStore
+        + CallbackStore,
 {
     fn backend(&self) -> &'static str {
         B::NAME
     }
-}
-
-/// Hashes a trace of a subject with the server's key (the store never sees it).
-pub type TraceHasher<'a> = &'a (dyn Fn(Trace<'_>) -> String + Sync);
-
-/// Data subject requests: the requests (which are their own job queue), their
-/// audit trail, exports and callbacks. A worker changes a request only while
-/// it holds the request's lease; each change of status, its audit entry and
-/// the callbacks it owes are written in one transaction.
-#[async_trait]
-pub trait DsrStore: Send + Sync {
-    // The worker's side.
-    /// Takes the lease of one request that is due: pending and past its
-    /// waiting period (it becomes in progress), or in progress with an
-    /// expired lease (a worker died), or waiting for a retry.
-    async fn claim_subject_request(
-        &self,
-        owner: &str,
-        now_ms: i64,
-        lease_ms: i64,
-    ) -> StoreResult<Option<ClaimedRequest>>;
-    /// Extends a held lease; false if it was lost.
-    async fn renew_subject_request_lease(
-        &self,
-        workspace_id: WorkspaceId,
-        request_id: &str,
-        owner: &str,
-        until_ms: i64,
-    ) -> StoreResult<bool>;
-    async fn audit_subject_request(
-        &self,
-        workspace_id: WorkspaceId,
-        request_id: &str,
-        step: &str,
-        detail: &str,
-        now_ms: i64,
-    ) -> StoreResult<()>;
-    /// Deletes the whole record of every profile the request's subject
-    /// reaches, and the exports made for them; replaces the request's
-    /// identities with their hashes; suppresses the subject's identities if
-    /// asked. One transaction.
-    async fn erase_subject(
-        &self,
-        workspace_id: WorkspaceId,
-        request_id: &str,
-        owner: &str,
-        hasher: TraceHasher<'_>,
-        now_ms: i64,
-    ) -> StoreResult<ErasureReport>;
-    /// Makes deleted data unrecoverable from the database files: on SQLite,
-    /// moves the WAL into the (securely deleting) database and truncates it.
-    async fn purge_deleted_data(&self) -> StoreResult<()>;
-    /// Resolves the subject of an access request, records the profiles
-    /// reached and drops any partial export of an earlier attempt.
-    async fn begin_export(
-        &self,
-        workspace_id: WorkspaceId,
-        request_id: &str,
-        owner: &str,
-        now_ms: i64,
-    ) -> StoreResult<Vec<Mpid>>;
-    async fn put_export_chunk(
-        &self,
-        workspace_id: WorkspaceId,
-        request_id: &str,
-        seq: i64,
-        data: &[u8],
-    ) -> StoreResult<()>;
-    /// Completes a request the worker holds; the identities are dropped.
-    async fn complete_subject_request(
-        &self,
-        workspace_id: WorkspaceId,
-        request_id: &str,
-        owner: &str,
-        matched_profiles: i64,
-        export: Option<ExportDone>,
-        now_ms: i64,
-    ) -> StoreResult<bool>;
-    /// Records a failed attempt; the request runs again at `next_run_ms`.
-    async fn retry_subject_request(
-        &self,
-        workspace_id: WorkspaceId,
-        request_id: &str,
-        owner: &str,
-        error: &str,
-        next_run_ms: i64,
-        now_ms: i64,
-    ) -> StoreResult<bool>;
-    /// Ends a request that cannot complete; the identities are dropped.
-    async fn fail_subject_request(
-        &self,
-        workspace_id: WorkspaceId,
-        request_id: &str,
-        owner: &str,
-        reason: &str,
-        now_ms: i64,
-    ) -> StoreResult<bool>;
-    /// Deletes the chunks of exports past their expiry. Returns how many.
-    async fn expire_exports(&self, now_ms: i64) -> StoreResult<u64>;
-
-    // Callbacks.
-    /// Takes up to `limit` due callbacks for `lease_ms`: for each request and
-    /// URL only the oldest one owed, so statuses arrive in order.
-    async fn claim_callbacks(&self, now_ms: i64, lease_ms: i64, limit: i64) -> StoreResult<Vec<CallbackDelivery>>;
-    async fn finish_callback(
-        &self,
-        delivery: &CallbackDelivery,
-        result: &CallbackResult,
-        now_ms: i64,
-    ) -> StoreResult<()>;
-
-    // Suppression.
-    /// Whether any of these keyed hashes belongs to a suppressed subject.
-    async fn suppressed(&self, workspace_id: WorkspaceId, keys: &[String]) -> StoreResult<bool>;
 }
 
 /// Opens (creating if needed) the store and applies pending migrations.

@@ -5,11 +5,11 @@
 
 use std::time::Duration;
 
+use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgQueryResult};
 use sqlx::Postgres;
 
 use crate::backend::{Backend, RowsAffected};
-use crate::queries::impl_store;
 use crate::{IncomingBatch, IngestOutcome, StoreResult};
 
 mod ingest;
@@ -35,7 +35,7 @@ impl PostgresStore {
     }
 }
 
-#[async_trait::async_trait]
+#[async_trait]
 impl Backend for PostgresStore {
     type Db = Postgres;
 
@@ -73,5 +73,3 @@ impl RowsAffected for PgQueryResult {
         PgQueryResult::rows_affected(self)
     }
 }
-
-impl_store!(PostgresStore, sqlx::Postgres, "postgres");

@@ -17,7 +17,10 @@ use time::OffsetDateTime;
 use crate::StoreError;
 
 pub(crate) mod batches;
+pub(crate) mod callbacks;
 pub(crate) mod dsr_requests;
+pub(crate) mod dsr_worker;
+pub(crate) mod erasure;
 pub(crate) mod identity;
 pub(crate) mod roles;
 pub(crate) mod tenants;
@@ -57,24 +60,3 @@ pub(crate) fn unique_violation(error: sqlx::Error, what: &str) -> StoreError {
         _ => StoreError::Database(error),
     }
 }
-
-/// Implements [`crate::Store`] for `$store`, a backend with `fn reader(&self)`
-/// and `fn writer(&self)` returning its pools, over sqlx database `$db`.
-macro_rules! impl_store {
-    ($store:ty, $db:ty, $backend:literal) => {
-        use async_trait::async_trait;
-        use std::collections::HashSet;
-
-        use custos_core::identity::{self, Identity, IdentityType, Mpid, RequestKind, Resolution};
-        use custos_core::ids::WorkspaceId;
-        use sqlx::Row;
-
-        use crate::*;
-
-        type DbConn = <$db as sqlx::Database>::Connection;
-
-        crate::dsr_queries::impl_dsr_store!($store, $backend);
-    };
-}
-
-pub(crate) use impl_store;

@@ -17,13 +17,13 @@ use std::str::FromStr;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use async_trait::async_trait;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteQueryResult, SqliteSynchronous,
 };
-use sqlx::Sqlite;
+use sqlx::{Row, Sqlite};
 
 use crate::backend::{Backend, RowsAffected};
-use crate::queries::impl_store;
 use crate::{IncomingBatch, IngestOutcome, StoreError, StoreResult};
 
 mod ingest;
@@ -96,7 +96,7 @@ impl SqliteStore {
     }
 }
 
-#[async_trait::async_trait]
+#[async_trait]
 impl Backend for SqliteStore {
     type Db = Sqlite;
 
@@ -189,5 +189,3 @@ async fn checkpoint(checkpointer: &SqlitePool, writer: &SqlitePool) -> Result<()
     }
     Ok(())
 }
-
-impl_store!(SqliteStore, sqlx::Sqlite, "sqlite");
