@@ -637,6 +637,41 @@ mod subject_requests {
         }
     }
 
+    /// Nodes racing to store requests of one id, or requests for one subject:
+    /// one is stored, and each of the others is told why it was refused.
+    #[tokio::test]
+    async fn concurrent_creations_store_one_request_and_refuse_the_others_for_their_reason() {
+        for Backend { store, .. } in backends().await {
+            let ws = new_org(&*store, "a").await.workspace_id;
+            let same_id =
+                (0..8).map(|n| request(ws, "r1", RequestType::Erasure, by_email(&format!("{n}@x.com")), false));
+            let same_subject =
+                (0..8).map(|n| request(ws, &format!("o{n}"), RequestType::Access, by_email("b@x.com"), false));
+            for (racing, refused) in [
+                (same_id.collect::<Vec<_>>(), CreateOutcome::AlreadyExists),
+                (same_subject.collect(), CreateOutcome::Overlaps),
+            ] {
+                let creations: Vec<_> = racing
+                    .into_iter()
+                    .map(|new| {
+                        let store = store.clone();
+                        tokio::spawn(async move { store.create_subject_request(&new).await.unwrap() })
+                    })
+                    .collect();
+                let mut outcomes = Vec::new();
+                for creation in creations {
+                    outcomes.push(creation.await.unwrap());
+                }
+                let created = outcomes.iter().filter(|o| matches!(o, CreateOutcome::Created(_))).count();
+                assert_eq!(created, 1, "{}", store.backend());
+                assert!(
+                    outcomes.iter().all(|o| matches!(o, CreateOutcome::Created(_)) || *o == refused),
+                    "{outcomes:?}"
+                );
+            }
+        }
+    }
+
     #[tokio::test]
     async fn a_request_is_held_by_one_worker_and_resumed_after_its_lease_expires() {
         for Backend { store, .. } in backends().await {

@@ -87,19 +87,8 @@ where
     async fn create_subject_request(&self, new: &NewSubjectRequest) -> StoreResult<CreateOutcome> {
         let ws = new.workspace_id.0;
         let mut tx = self.writer().begin().await?;
-        if request_in(&mut *tx, ws, &new.request_id).await?.is_some() {
-            return Ok(CreateOutcome::AlreadyExists);
-        }
-        let overlapping: Option<String> = sqlx::query_scalar(
-            "SELECT request_id FROM dsr_requests WHERE workspace_id = $1 AND overlap_key = $2 \
-             AND status IN ('pending', 'in_progress')",
-        )
-        .bind(ws)
-        .bind(&new.overlap_key)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if overlapping.is_some() {
-            return Ok(CreateOutcome::Overlaps);
+        if let Some(conflict) = conflict_of(&mut *tx, new).await? {
+            return Ok(conflict);
         }
         let sql = format!(
             "INSERT INTO dsr_requests (workspace_id, request_id, regulation, request_type, status, group_id, \
@@ -126,15 +115,17 @@ where
             .bind(serde_json::to_string(&new.callback_urls).unwrap_or_else(|_| "[]".into()))
             .fetch_one(&mut *tx)
             .await;
-        // Two nodes racing on PostgreSQL: the unique indexes decide.
+        // Two nodes racing on PostgreSQL: the unique indexes decide, and the
+        // row that won is read to say which one refused this request.
         let row = match inserted {
             Ok(row) => row,
             Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
-                return Ok(if db.message().contains("overlap") {
-                    CreateOutcome::Overlaps
-                } else {
-                    CreateOutcome::AlreadyExists
-                })
+                // The failed statement aborted the transaction on PostgreSQL.
+                tx.rollback().await?;
+                let mut conn = self.reader().acquire().await?;
+                // A request's row is never deleted, so a taken id is found
+                // again; an overlapping request may have ended since.
+                return Ok(conflict_of(&mut *conn, new).await?.unwrap_or(CreateOutcome::Overlaps));
             }
             Err(other) => return Err(other.into()),
         };
@@ -348,6 +339,36 @@ where
     let sql = format!("SELECT {REQUEST_COLUMNS} FROM dsr_requests WHERE workspace_id = $1 AND request_id = $2");
     let row = sqlx::query(&sql).bind(ws).bind(request_id).fetch_optional(&mut *conn).await?;
     Ok(row.as_ref().map(request_from_row).transpose()?)
+}
+
+/// Why `new` cannot be stored, if a stored request says so: one of the
+/// workspace's requests has its id ([`CreateOutcome::AlreadyExists`]), or
+/// an open request of the same type names the same identities
+/// ([`CreateOutcome::Overlaps`]).
+async fn conflict_of<C, Db>(conn: &mut C, new: &NewSubjectRequest) -> StoreResult<Option<CreateOutcome>>
+where
+    Db: Database,
+    for<'c> &'c mut C: Executor<'c, Database = Db>,
+    for<'q> Db::Arguments<'q>: IntoArguments<'q, Db>,
+    for<'q> i64: Encode<'q, Db> + Decode<'q, Db> + Type<Db>,
+    for<'q> String: Encode<'q, Db> + Decode<'q, Db> + Type<Db>,
+    for<'q> &'q str: Encode<'q, Db> + Type<Db>,
+    for<'a> &'a str: ColumnIndex<Db::Row>,
+    usize: ColumnIndex<Db::Row>,
+{
+    let ws = new.workspace_id.0;
+    if request_in(&mut *conn, ws, &new.request_id).await?.is_some() {
+        return Ok(Some(CreateOutcome::AlreadyExists));
+    }
+    let overlapping: Option<String> = sqlx::query_scalar(
+        "SELECT request_id FROM dsr_requests WHERE workspace_id = $1 AND overlap_key = $2 \
+         AND status IN ('pending', 'in_progress')",
+    )
+    .bind(ws)
+    .bind(&new.overlap_key)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(overlapping.map(|_| CreateOutcome::Overlaps))
 }
 
 /// Appends a step to a request's audit trail. `detail` is JSON without personal data.
