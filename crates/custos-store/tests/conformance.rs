@@ -413,7 +413,10 @@ mod profiles {
 
             let stats = store.stats().await.unwrap();
             assert_eq!(stats.totals, Counts { batches: 3, events: 9, profiles: 1 }, "{}", store.backend());
-            assert_eq!(stats.workspaces, vec![(ws, Counts { batches: 3, events: 9, profiles: 1 })]);
+            assert_eq!(
+                stats.workspaces,
+                vec![WorkspaceCounts { workspace_id: ws, counts: Counts { batches: 3, events: 9, profiles: 1 } }]
+            );
         }
     }
 
@@ -748,7 +751,7 @@ mod subject_requests {
             let page = store.batch_page(ws, mpid, 0, 2).await.unwrap();
             assert_eq!(page.len(), 2);
             // Stored compressed, read back as received.
-            assert_eq!(page[0].1, r#"{"events":[{"data":{"custom_attributes":{"secret":"Lisbon"}}}]}"#);
+            assert_eq!(page[0].body, r#"{"events":[{"data":{"custom_attributes":{"secret":"Lisbon"}}}]}"#);
             store.put_export_chunk(ws, "access", 0, b"zip bytes").await.unwrap();
             let export = ExportDone { export_bytes: 9, expires_at_ms: 1_000_000 };
             store.complete_subject_request(ws, "access", "w", 1, Some(export), 20).await.unwrap();
@@ -835,7 +838,7 @@ mod subject_requests {
         for Backend { store, .. } in backends().await {
             assert!(store.processor_identity().await.unwrap().is_none());
             let kept = store.save_processor_identity("k1", "c1", 1).await.unwrap();
-            assert_eq!(kept, ("k1".to_owned(), "c1".to_owned()));
+            assert_eq!(kept, ProcessorIdentity { key_sealed: "k1".to_owned(), certificate_pem: "c1".to_owned() });
             assert_eq!(store.save_processor_identity("k2", "c2", 2).await.unwrap(), kept, "the first node's wins");
         }
     }

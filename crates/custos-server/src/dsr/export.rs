@@ -96,13 +96,13 @@ pub(super) async fn run(state: &AppState, owner: &str, request: &SubjectRequest)
         let mut after = 0;
         loop {
             let page = store.batch_page(ws, *mpid, after, PAGE).await?;
-            let Some((last, _)) = page.last() else { break };
-            after = *last;
-            for (batch_id, body) in &page {
-                let mut batch: Value = serde_json::from_str(body)?;
+            let Some(last) = page.last() else { break };
+            after = last.id;
+            for stored in &page {
+                let mut batch: Value = serde_json::from_str(&stored.body)?;
                 if let Value::Object(fields) = &mut batch {
                     fields.insert("mpid".into(), Value::from(mpid.0.to_string()));
-                    fields.insert("batch_id".into(), Value::from(*batch_id));
+                    fields.insert("batch_id".into(), Value::from(stored.id));
                 }
                 serde_json::to_writer(&mut zip, &batch)?;
                 zip.write_all(b"\n")?;

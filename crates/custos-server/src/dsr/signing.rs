@@ -51,7 +51,7 @@ impl ProcessorSigner {
         if let Some(pem) = configured {
             return ProcessorSigner::from_pem(&pem.private_key_pem, &pem.certificate_pem);
         }
-        let (sealed, certificate_pem) = match store.processor_identity().await? {
+        let kept = match store.processor_identity().await? {
             Some(kept) => kept,
             None => {
                 let domain = domain.to_owned();
@@ -61,8 +61,8 @@ impl ProcessorSigner {
                 store.save_processor_identity(&master_key.seal(&key_pem), &certificate_pem, now_ms).await?
             }
         };
-        let key_pem = master_key.open(&sealed).ok_or(SignerError::Sealed)?;
-        ProcessorSigner::from_pem(&key_pem, &certificate_pem)
+        let key_pem = master_key.open(&kept.key_sealed).ok_or(SignerError::Sealed)?;
+        ProcessorSigner::from_pem(&key_pem, &kept.certificate_pem)
     }
 
     pub(crate) fn from_pem(key_pem: &str, certificate_pem: &str) -> Result<ProcessorSigner, SignerError> {

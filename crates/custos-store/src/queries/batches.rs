@@ -8,7 +8,7 @@ use custos_core::ids::WorkspaceId;
 use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Row, Type};
 
 use crate::backend::{Args, Backend, Conn, DbRow};
-use crate::{Counts, IncomingBatch, IngestOutcome, Stats, StoreResult};
+use crate::{batch_body, Counts, IncomingBatch, IngestOutcome, Stats, StoreResult, StoredBatch, WorkspaceCounts};
 
 /// The event batches the platform keeps.
 #[async_trait]
@@ -31,14 +31,14 @@ pub trait BatchStore: Send + Sync {
     /// a group commit can hand this off and commit the next group meanwhile.
     async fn sync_batches(&self) -> StoreResult<()>;
 
-    /// A profile's batches after `after_id`, in order: `(id, body)`.
+    /// Up to `limit` of a profile's batches stored after batch `after_id`, in order.
     async fn batch_page(
         &self,
         workspace_id: WorkspaceId,
         mpid: Mpid,
         after_id: i64,
         limit: i64,
-    ) -> StoreResult<Vec<(i64, String)>>;
+    ) -> StoreResult<Vec<StoredBatch>>;
 
     async fn stats(&self) -> StoreResult<Stats>;
 }
@@ -75,8 +75,8 @@ where
         mpid: Mpid,
         after_id: i64,
         limit: i64,
-    ) -> StoreResult<Vec<(i64, String)>> {
-        let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(
+    ) -> StoreResult<Vec<StoredBatch>> {
+        let rows = sqlx::query(
             "SELECT id, body FROM batches WHERE workspace_id = $1 AND mpid = $2 AND id > $3 ORDER BY id LIMIT $4",
         )
         .bind(workspace_id.0)
@@ -85,7 +85,9 @@ where
         .bind(limit)
         .fetch_all(self.reader())
         .await?;
-        rows.into_iter().map(|(id, body)| Ok((id, crate::batch_body::decode(body)?))).collect()
+        rows.iter()
+            .map(|row| Ok(StoredBatch { id: row.try_get("id")?, body: batch_body::decode(row.try_get("body")?)? }))
+            .collect()
     }
 
     async fn stats(&self) -> StoreResult<Stats> {
@@ -109,7 +111,7 @@ where
             stats.totals.batches += counts.batches;
             stats.totals.events += counts.events;
             stats.totals.profiles += counts.profiles;
-            stats.workspaces.push((WorkspaceId(row.try_get("id")?), counts));
+            stats.workspaces.push(WorkspaceCounts { workspace_id: WorkspaceId(row.try_get("id")?), counts });
         }
         Ok(stats)
     }

@@ -14,7 +14,9 @@ use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Row, 
 
 use crate::backend::{Args, Backend, Conn, DbRow};
 use crate::dsr_model::encode_subject;
-use crate::{AuditEntry, CancelOutcome, CreateOutcome, NewSubjectRequest, StoreResult, SubjectRequest};
+use crate::{
+    AuditEntry, CancelOutcome, CreateOutcome, NewSubjectRequest, ProcessorIdentity, StoreResult, SubjectRequest,
+};
 
 /// The columns of a [`SubjectRequest`], in the order `request_from_row` reads.
 pub(crate) const REQUEST_COLUMNS: &str = "workspace_id, request_id, regulation, request_type, status, group_id, \
@@ -56,7 +58,7 @@ pub trait SubjectRequestStore: Send + Sync {
         -> StoreResult<Option<Vec<u8>>>;
 
     // The processor's signing identity.
-    async fn processor_identity(&self) -> StoreResult<Option<(String, String)>>;
+    async fn processor_identity(&self) -> StoreResult<Option<ProcessorIdentity>>;
     /// Saves a sealed key and certificate unless another node saved one
     /// first; returns the one kept.
     async fn save_processor_identity(
@@ -64,7 +66,7 @@ pub trait SubjectRequestStore: Send + Sync {
         key_sealed: &str,
         certificate_pem: &str,
         now_ms: i64,
-    ) -> StoreResult<(String, String)>;
+    ) -> StoreResult<ProcessorIdentity>;
 }
 
 // The types the queries bind and read, as in `tenants.rs`.
@@ -255,10 +257,11 @@ where
         .await?)
     }
 
-    async fn processor_identity(&self) -> StoreResult<Option<(String, String)>> {
-        Ok(sqlx::query_as("SELECT key_sealed, certificate_pem FROM processor_identity WHERE id = 1")
+    async fn processor_identity(&self) -> StoreResult<Option<ProcessorIdentity>> {
+        let row = sqlx::query("SELECT key_sealed, certificate_pem FROM processor_identity WHERE id = 1")
             .fetch_optional(self.reader())
-            .await?)
+            .await?;
+        Ok(row.as_ref().map(processor_identity_from_row).transpose()?)
     }
 
     async fn save_processor_identity(
@@ -266,7 +269,7 @@ where
         key_sealed: &str,
         certificate_pem: &str,
         now_ms: i64,
-    ) -> StoreResult<(String, String)> {
+    ) -> StoreResult<ProcessorIdentity> {
         let mut tx = self.writer().begin().await?;
         sqlx::query(
             "INSERT INTO processor_identity (id, key_sealed, certificate_pem, created_at_ms) VALUES (1, $1, $2, $3) \
@@ -277,12 +280,20 @@ where
         .bind(now_ms)
         .execute(&mut *tx)
         .await?;
-        let kept = sqlx::query_as("SELECT key_sealed, certificate_pem FROM processor_identity WHERE id = 1")
+        let kept = sqlx::query("SELECT key_sealed, certificate_pem FROM processor_identity WHERE id = 1")
             .fetch_one(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(kept)
+        Ok(processor_identity_from_row(&kept)?)
     }
+}
+
+fn processor_identity_from_row<R: Row>(row: &R) -> Result<ProcessorIdentity, sqlx::Error>
+where
+    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
+    for<'a> &'a str: ColumnIndex<R>,
+{
+    Ok(ProcessorIdentity { key_sealed: row.try_get("key_sealed")?, certificate_pem: row.try_get("certificate_pem")? })
 }
 
 /// A request as read from a row of [`REQUEST_COLUMNS`].
