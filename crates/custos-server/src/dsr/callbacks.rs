@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use custos_store::{CallbackDelivery, CallbackResult};
+use time::OffsetDateTime;
 use tokio::sync::watch;
 
 use super::{millis, now_ms, wire};
@@ -25,7 +26,7 @@ pub(super) async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
         .build()
         .expect("the callback HTTP client builds");
     while !*stop.borrow() {
-        match state.store.claim_callbacks(now_ms(), millis(TIMEOUT) * 3, BATCH).await {
+        match state.store.claim_callbacks(OffsetDateTime::now_utc(), TIMEOUT * 3, BATCH).await {
             Ok(due) if !due.is_empty() => {
                 let sends = due.iter().map(|delivery| deliver(&state, &client, delivery));
                 futures_util::future::join_all(sends).await;
@@ -58,7 +59,7 @@ async fn deliver(state: &AppState, client: &reqwest::Client, delivery: &Callback
             }
         }
     };
-    if let Err(error) = state.store.finish_callback(delivery, &result, now_ms()).await {
+    if let Err(error) = state.store.finish_callback(delivery, &result, OffsetDateTime::now_utc()).await {
         tracing::warn!(%error, "recording a callback attempt failed; it will be sent again");
     }
 }

@@ -8,11 +8,12 @@ use std::sync::{Arc, Mutex};
 
 use custos_store::{ExportDone, SubjectRequest};
 use serde_json::Value;
+use time::OffsetDateTime;
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipWriter};
 
 use super::worker::{JobError, LEASE_LOST};
-use super::{millis, now_ms};
+use super::{millis, unix_ms};
 use crate::profile_view;
 use crate::state::AppState;
 
@@ -68,9 +69,9 @@ impl Chunks<'_> {
 pub(super) async fn run(state: &AppState, owner: &str, request: &SubjectRequest) -> Result<(), JobError> {
     let (ws, id) = (request.workspace_id, request.request_id.as_str());
     let store = &state.store;
-    let profiles = store.begin_export(ws, id, owner, now_ms()).await?;
+    let profiles = store.begin_export(ws, id, owner, OffsetDateTime::now_utc()).await?;
     if profiles.is_empty() {
-        return match store.complete_subject_request(ws, id, owner, 0, None, now_ms()).await? {
+        return match store.complete_subject_request(ws, id, owner, 0, None, OffsetDateTime::now_utc()).await? {
             true => Ok(()),
             false => Err(LEASE_LOST.into()),
         };
@@ -114,8 +115,9 @@ pub(super) async fn run(state: &AppState, owner: &str, request: &SubjectRequest)
     zip.finish()?;
     chunks.store(true).await?;
     tracing::info!(profiles = profiles.len(), batches, bytes = chunks.bytes, "access export written");
-    let now = now_ms();
-    let export = ExportDone { export_bytes: chunks.bytes, expires_at_ms: now + millis(state.dsr.config.export_ttl) };
+    let now = OffsetDateTime::now_utc();
+    let export =
+        ExportDone { export_bytes: chunks.bytes, expires_at_ms: unix_ms(now) + millis(state.dsr.config.export_ttl) };
     if !store.complete_subject_request(ws, id, owner, profiles.len() as i64, Some(export), now).await? {
         return Err(LEASE_LOST.into());
     }

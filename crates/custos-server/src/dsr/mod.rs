@@ -87,7 +87,7 @@ impl DsrRuntime {
                     &self.master_key,
                     self.config.processor_identity.as_ref(),
                     &self.domain,
-                    now_ms(),
+                    time::OffsetDateTime::now_utc(),
                 )
             })
             .await
@@ -100,7 +100,12 @@ impl DsrRuntime {
 }
 
 pub(crate) fn now_ms() -> i64 {
-    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+    unix_ms(time::OffsetDateTime::now_utc())
+}
+
+/// Milliseconds since the Unix epoch, as requests' `_ms` times count.
+pub(crate) fn unix_ms(at: time::OffsetDateTime) -> i64 {
+    (at.unix_timestamp_nanos() / 1_000_000) as i64
 }
 
 pub(crate) fn millis(duration: Duration) -> i64 {

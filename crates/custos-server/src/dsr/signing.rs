@@ -46,7 +46,7 @@ impl ProcessorSigner {
         master_key: &MasterKey,
         configured: Option<&ProcessorIdentityPem>,
         domain: &str,
-        now_ms: i64,
+        now: time::OffsetDateTime,
     ) -> Result<ProcessorSigner, SignerError> {
         if let Some(pem) = configured {
             return ProcessorSigner::from_pem(&pem.private_key_pem, &pem.certificate_pem);
@@ -58,7 +58,7 @@ impl ProcessorSigner {
                 let (key_pem, certificate_pem) = tokio::task::spawn_blocking(move || generate(&domain))
                     .await
                     .map_err(|e| SignerError::Generate(e.to_string()))??;
-                store.save_processor_identity(&master_key.seal(&key_pem), &certificate_pem, now_ms).await?
+                store.save_processor_identity(&master_key.seal(&key_pem), &certificate_pem, now).await?
             }
         };
         let key_pem = master_key.open(&kept.key_sealed).ok_or(SignerError::Sealed)?;

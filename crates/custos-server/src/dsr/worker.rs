@@ -4,10 +4,11 @@ use std::time::Duration;
 
 use custos_core::dsr::{RequestType, Trace};
 use custos_store::{ClaimedRequest, Phase};
+use time::OffsetDateTime;
 use tokio::sync::watch;
 use tracing::Instrument;
 
-use super::{export, millis, now_ms};
+use super::export;
 use crate::state::AppState;
 
 pub(super) type JobError = Box<dyn std::error::Error + Send + Sync>;
@@ -24,13 +25,13 @@ pub(super) async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
     while !*stop.borrow() {
         if last_sweep.elapsed() >= SWEEP_EVERY {
             last_sweep = tokio::time::Instant::now();
-            match state.store.expire_exports(now_ms()).await {
+            match state.store.expire_exports(OffsetDateTime::now_utc()).await {
                 Ok(0) => {}
                 Ok(chunks) => tracing::info!(chunks, "deleted expired access exports"),
                 Err(error) => tracing::warn!(%error, "sweeping expired exports failed"),
             }
         }
-        match state.store.claim_subject_request(&owner, now_ms(), millis(dsr.config.lease)).await {
+        match state.store.claim_subject_request(&owner, OffsetDateTime::now_utc(), dsr.config.lease).await {
             Ok(Some(job)) => {
                 let request = &job.request;
                 let span = tracing::info_span!(
@@ -67,7 +68,7 @@ async fn process(state: &AppState, owner: &str, job: ClaimedRequest) {
             request.attempts - 1,
             request.last_error.as_deref().unwrap_or("none recorded")
         );
-        let _ = state.store.fail_subject_request(ws, id, owner, &reason, now_ms()).await;
+        let _ = state.store.fail_subject_request(ws, id, owner, &reason, OffsetDateTime::now_utc()).await;
         tracing::warn!("data subject request failed: retry budget spent");
         return;
     }
@@ -75,7 +76,7 @@ async fn process(state: &AppState, owner: &str, job: ClaimedRequest) {
     let renew = async {
         loop {
             tokio::time::sleep(lease / 3).await;
-            let until = now_ms() + millis(lease);
+            let until = OffsetDateTime::now_utc() + lease;
             if !matches!(state.store.renew_subject_request_lease(ws, id, owner, until).await, Ok(true)) {
                 return;
             }
@@ -91,11 +92,11 @@ async fn process(state: &AppState, owner: &str, job: ClaimedRequest) {
     };
     let message: String = error.to_string().chars().take(300).collect();
     let attempt = u32::try_from(request.attempts).unwrap_or(u32::MAX);
-    let now = now_ms();
+    let now = OffsetDateTime::now_utc();
     let recorded = match policy.delay_after(attempt) {
         Some(delay) => {
             tracing::warn!(error = %message, attempt, "data subject request attempt failed; will retry");
-            state.store.retry_subject_request(ws, id, owner, &message, now + millis(delay), now).await
+            state.store.retry_subject_request(ws, id, owner, &message, now + delay, now).await
         }
         None => {
             tracing::warn!(error = %message, attempt, "data subject request failed");
@@ -118,12 +119,12 @@ async fn carry_out(state: &AppState, owner: &str, job: &ClaimedRequest) -> Resul
                 None => {
                     let traces = &state.dsr.traces;
                     let hasher = |trace: Trace<'_>| traces.hash(trace);
-                    let report = state.store.erase_subject(ws, id, owner, &hasher, now_ms()).await?;
+                    let report = state.store.erase_subject(ws, id, owner, &hasher, OffsetDateTime::now_utc()).await?;
                     i64::try_from(report.profiles).unwrap_or(i64::MAX)
                 }
             };
             state.store.purge_deleted_data().await?;
-            if !state.store.complete_subject_request(ws, id, owner, profiles, None, now_ms()).await? {
+            if !state.store.complete_subject_request(ws, id, owner, profiles, None, OffsetDateTime::now_utc()).await? {
                 return Err(LEASE_LOST.into());
             }
         }

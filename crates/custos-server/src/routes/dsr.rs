@@ -163,7 +163,7 @@ async fn cancel(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let workspace = dsr_workspace(&state, &headers).await?;
-    match state.store.cancel_subject_request(workspace.workspace_id, &id, now_ms()).await? {
+    match state.store.cancel_subject_request(workspace.workspace_id, &id, time::OffsetDateTime::now_utc()).await? {
         CancelOutcome::Cancelled(request) => {
             state.dsr.callbacks.notify_one();
             let body = json!({

@@ -8,10 +8,10 @@ use axum::{Json, Router};
 use custos_core::identity::{Identity, IdentityType, Mpid, RequestKind};
 use custos_store::{IdentityChange, StoreError};
 use serde_json::{json, Map, Value};
+use time::OffsetDateTime;
 
 use crate::auth::identity_input;
 use crate::batch::mpid_from_json;
-use crate::dsr::now_ms;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -102,7 +102,11 @@ async fn resolve(
     }
     let outcome = loop {
         let candidate = Mpid(rand::random());
-        match state.store.identity_request(input.workspace_id, kind, &identities, previous, candidate, now_ms()).await {
+        match state
+            .store
+            .identity_request(input.workspace_id, kind, &identities, previous, candidate, OffsetDateTime::now_utc())
+            .await
+        {
             // Two requests chose the same new MPID at once: draw another.
             Err(StoreError::Conflict(_)) => continue,
             other => break other?,
@@ -162,7 +166,7 @@ async fn modify(
     if state.store.suppressed(input.workspace_id, &state.dsr.traces.of(&added, Some(mpid))).await? {
         return Ok(Json(json!({ "change_results": [] })));
     }
-    match state.store.modify_identities(input.workspace_id, mpid, &changes, now_ms()).await {
+    match state.store.modify_identities(input.workspace_id, mpid, &changes, OffsetDateTime::now_utc()).await {
         Ok(()) => {}
         Err(StoreError::NotFound) => {
             return Err(ApiError::Identity {

@@ -1,26 +1,35 @@
 //! Status callbacks: the outbox (`dsr_callbacks`) that every change of a
 //! request's status fills, delivered in order per request and URL.
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use custos_core::dsr::RequestStatus;
 use custos_core::ids::WorkspaceId;
 use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Row, Type};
+use time::OffsetDateTime;
 
 use super::dsr_requests::audit_in;
+use super::{millis, unix_ms};
 use crate::backend::{Args, Backend, Conn, DbRow};
 use crate::{CallbackDelivery, CallbackResult, StoreResult};
 
 /// The callbacks owed to data subject requests' callback URLs.
 #[async_trait]
 pub trait CallbackStore: Send + Sync {
-    /// Takes up to `limit` due callbacks for `lease_ms`: for each request and
+    /// Takes up to `limit` due callbacks for `lease`: for each request and
     /// URL only the oldest one owed, so statuses arrive in order.
-    async fn claim_callbacks(&self, now_ms: i64, lease_ms: i64, limit: i64) -> StoreResult<Vec<CallbackDelivery>>;
+    async fn claim_callbacks(
+        &self,
+        now: OffsetDateTime,
+        lease: Duration,
+        limit: i64,
+    ) -> StoreResult<Vec<CallbackDelivery>>;
     async fn finish_callback(
         &self,
         delivery: &CallbackDelivery,
         result: &CallbackResult,
-        now_ms: i64,
+        now: OffsetDateTime,
     ) -> StoreResult<()>;
 }
 
@@ -41,7 +50,13 @@ where
     for<'a> &'a str: ColumnIndex<DbRow<B>>,
     usize: ColumnIndex<DbRow<B>>,
 {
-    async fn claim_callbacks(&self, now_ms: i64, lease_ms: i64, limit: i64) -> StoreResult<Vec<CallbackDelivery>> {
+    async fn claim_callbacks(
+        &self,
+        now: OffsetDateTime,
+        lease: Duration,
+        limit: i64,
+    ) -> StoreResult<Vec<CallbackDelivery>> {
+        let (now_ms, lease_ms) = (unix_ms(now), millis(lease));
         // Due, not leased, and the oldest still owed to its URL for its request.
         let due = "done_at_ms IS NULL AND next_attempt_ms <= $1 AND (lease_until_ms IS NULL OR lease_until_ms <= $1) \
              AND NOT EXISTS (SELECT 1 FROM dsr_callbacks earlier WHERE earlier.workspace_id = dsr_callbacks.workspace_id \
@@ -85,8 +100,9 @@ where
         &self,
         delivery: &CallbackDelivery,
         result: &CallbackResult,
-        now_ms: i64,
+        now: OffsetDateTime,
     ) -> StoreResult<()> {
+        let now_ms = unix_ms(now);
         let mut tx = self.writer().begin().await?;
         let (done_at, next_attempt) = match result {
             CallbackResult::Retry { next_attempt_ms, .. } => (None, *next_attempt_ms),

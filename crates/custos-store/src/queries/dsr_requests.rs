@@ -11,7 +11,9 @@ use async_trait::async_trait;
 use custos_core::dsr::{Regulation, RequestStatus, RequestType};
 use custos_core::ids::WorkspaceId;
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Row, Type};
+use time::OffsetDateTime;
 
+use super::unix_ms;
 use crate::backend::{Args, Backend, Conn, DbRow};
 use crate::dsr_model::encode_subject;
 use crate::{
@@ -50,7 +52,7 @@ pub trait SubjectRequestStore: Send + Sync {
         &self,
         workspace_id: WorkspaceId,
         request_id: &str,
-        now_ms: i64,
+        now: OffsetDateTime,
     ) -> StoreResult<CancelOutcome>;
 
     /// One stored chunk of a request's export.
@@ -65,7 +67,7 @@ pub trait SubjectRequestStore: Send + Sync {
         &self,
         key_sealed: &str,
         certificate_pem: &str,
-        now_ms: i64,
+        now: OffsetDateTime,
     ) -> StoreResult<ProcessorIdentity>;
 }
 
@@ -219,8 +221,9 @@ where
         &self,
         workspace_id: WorkspaceId,
         request_id: &str,
-        now_ms: i64,
+        now: OffsetDateTime,
     ) -> StoreResult<CancelOutcome> {
+        let now_ms = unix_ms(now);
         let ws = workspace_id.0;
         let mut tx = self.writer().begin().await?;
         let sql = format!(
@@ -268,8 +271,9 @@ where
         &self,
         key_sealed: &str,
         certificate_pem: &str,
-        now_ms: i64,
+        now: OffsetDateTime,
     ) -> StoreResult<ProcessorIdentity> {
+        let now_ms = unix_ms(now);
         let mut tx = self.writer().begin().await?;
         sqlx::query(
             "INSERT INTO processor_identity (id, key_sealed, certificate_pem, created_at_ms) VALUES (1, $1, $2, $3) \

@@ -5,14 +5,18 @@
 //! each change of status, its audit entry and the callbacks it owes are
 //! written in one transaction. Erasure, the other step, is `erasure.rs`.
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use custos_core::dsr::{RequestStatus, Subject};
 use custos_core::identity::{self, Mpid, RequestKind, Resolution};
 use custos_core::ids::WorkspaceId;
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Row, Type};
+use time::OffsetDateTime;
 
 use super::dsr_requests::{audit_in, queue_callbacks, request_from_row, REQUEST_COLUMNS};
 use super::identity::{existing_profile, owners_in};
+use super::{millis, unix_ms};
 use crate::backend::{Args, Backend, Conn, DbRow, RowsAffected};
 use crate::dsr_model::decode_subject;
 use crate::{ClaimedRequest, ExportDone, Phase, StoreError, StoreResult, SubjectRequest};
@@ -30,8 +34,8 @@ pub trait DsrWorkerStore: Send + Sync {
     async fn claim_subject_request(
         &self,
         owner: &str,
-        now_ms: i64,
-        lease_ms: i64,
+        now: OffsetDateTime,
+        lease: Duration,
     ) -> StoreResult<Option<ClaimedRequest>>;
     /// Extends a held lease; false if it was lost.
     async fn renew_subject_request_lease(
@@ -39,7 +43,7 @@ pub trait DsrWorkerStore: Send + Sync {
         workspace_id: WorkspaceId,
         request_id: &str,
         owner: &str,
-        until_ms: i64,
+        until: OffsetDateTime,
     ) -> StoreResult<bool>;
     async fn audit_subject_request(
         &self,
@@ -47,7 +51,7 @@ pub trait DsrWorkerStore: Send + Sync {
         request_id: &str,
         step: &str,
         detail: &str,
-        now_ms: i64,
+        now: OffsetDateTime,
     ) -> StoreResult<()>;
     /// Resolves the subject of an access request, records the profiles
     /// reached and drops any partial export of an earlier attempt.
@@ -56,7 +60,7 @@ pub trait DsrWorkerStore: Send + Sync {
         workspace_id: WorkspaceId,
         request_id: &str,
         owner: &str,
-        now_ms: i64,
+        now: OffsetDateTime,
     ) -> StoreResult<Vec<Mpid>>;
     async fn put_export_chunk(
         &self,
@@ -73,17 +77,17 @@ pub trait DsrWorkerStore: Send + Sync {
         owner: &str,
         matched_profiles: i64,
         export: Option<ExportDone>,
-        now_ms: i64,
+        now: OffsetDateTime,
     ) -> StoreResult<bool>;
-    /// Records a failed attempt; the request runs again at `next_run_ms`.
+    /// Records a failed attempt; the request runs again at `next_run`.
     async fn retry_subject_request(
         &self,
         workspace_id: WorkspaceId,
         request_id: &str,
         owner: &str,
         error: &str,
-        next_run_ms: i64,
-        now_ms: i64,
+        next_run: OffsetDateTime,
+        now: OffsetDateTime,
     ) -> StoreResult<bool>;
     /// Ends a request that cannot complete; the identities are dropped.
     async fn fail_subject_request(
@@ -92,10 +96,10 @@ pub trait DsrWorkerStore: Send + Sync {
         request_id: &str,
         owner: &str,
         reason: &str,
-        now_ms: i64,
+        now: OffsetDateTime,
     ) -> StoreResult<bool>;
     /// Deletes the chunks of exports past their expiry. Returns how many.
-    async fn expire_exports(&self, now_ms: i64) -> StoreResult<u64>;
+    async fn expire_exports(&self, now: OffsetDateTime) -> StoreResult<u64>;
 }
 
 // The types the queries bind and read, as in `tenants.rs`.
@@ -118,9 +122,10 @@ where
     async fn claim_subject_request(
         &self,
         owner: &str,
-        now_ms: i64,
-        lease_ms: i64,
+        now: OffsetDateTime,
+        lease: Duration,
     ) -> StoreResult<Option<ClaimedRequest>> {
+        let (now_ms, lease_ms) = (unix_ms(now), millis(lease));
         let mut tx = self.writer().begin().await?;
         // On PostgreSQL another node may claim the candidate between
         // the two statements: the UPDATE repeats the due conditions,
@@ -177,8 +182,9 @@ where
         workspace_id: WorkspaceId,
         request_id: &str,
         owner: &str,
-        until_ms: i64,
+        until: OffsetDateTime,
     ) -> StoreResult<bool> {
+        let until_ms = unix_ms(until);
         let done = sqlx::query(
             "UPDATE dsr_requests SET lease_until_ms = $4 WHERE workspace_id = $1 AND request_id = $2 \
              AND lease_owner = $3 AND status = 'in_progress'",
@@ -198,8 +204,9 @@ where
         request_id: &str,
         step: &str,
         detail: &str,
-        now_ms: i64,
+        now: OffsetDateTime,
     ) -> StoreResult<()> {
+        let now_ms = unix_ms(now);
         let mut conn = self.writer().acquire().await?;
         audit_in(&mut *conn, workspace_id.0, request_id, step, detail, now_ms).await
     }
@@ -209,8 +216,9 @@ where
         workspace_id: WorkspaceId,
         request_id: &str,
         owner: &str,
-        now_ms: i64,
+        now: OffsetDateTime,
     ) -> StoreResult<Vec<Mpid>> {
+        let now_ms = unix_ms(now);
         let ws = workspace_id.0;
         let mut tx = self.writer().begin().await?;
         let subject = held_subject(&mut *tx, ws, request_id, owner).await?;
@@ -263,8 +271,9 @@ where
         owner: &str,
         matched_profiles: i64,
         export: Option<ExportDone>,
-        now_ms: i64,
+        now: OffsetDateTime,
     ) -> StoreResult<bool> {
+        let now_ms = unix_ms(now);
         let ws = workspace_id.0;
         let mut tx = self.writer().begin().await?;
         sqlx::query(
@@ -294,9 +303,10 @@ where
         request_id: &str,
         owner: &str,
         error: &str,
-        next_run_ms: i64,
-        now_ms: i64,
+        next_run: OffsetDateTime,
+        now: OffsetDateTime,
     ) -> StoreResult<bool> {
+        let (next_run_ms, now_ms) = (unix_ms(next_run), unix_ms(now));
         let mut tx = self.writer().begin().await?;
         let done = sqlx::query(
             "UPDATE dsr_requests SET last_error = $4, next_run_ms = $5, lease_owner = NULL, \
@@ -326,8 +336,9 @@ where
         request_id: &str,
         owner: &str,
         reason: &str,
-        now_ms: i64,
+        now: OffsetDateTime,
     ) -> StoreResult<bool> {
+        let now_ms = unix_ms(now);
         let mut tx = self.writer().begin().await?;
         let done =
             finish_held(&mut *tx, workspace_id.0, request_id, owner, RequestStatus::Failed, Some(reason), now_ms)
@@ -336,7 +347,8 @@ where
         Ok(done.is_some())
     }
 
-    async fn expire_exports(&self, now_ms: i64) -> StoreResult<u64> {
+    async fn expire_exports(&self, now: OffsetDateTime) -> StoreResult<u64> {
+        let now_ms = unix_ms(now);
         let done = sqlx::query(
             "DELETE FROM dsr_export_chunks WHERE (workspace_id, request_id) IN \
              (SELECT workspace_id, request_id FROM dsr_requests \

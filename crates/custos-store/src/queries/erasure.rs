@@ -13,9 +13,11 @@ use custos_core::dsr::{Subject, Trace};
 use custos_core::identity::{Identity, IdentityType};
 use custos_core::ids::WorkspaceId;
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Row, Type};
+use time::OffsetDateTime;
 
 use super::dsr_requests::audit_in;
 use super::dsr_worker::{held_subject, subject_profiles};
+use super::unix_ms;
 use crate::backend::{Args, Backend, Conn, DbRow, RowsAffected};
 use crate::group_ingest::{placeholders, statement_chunks, SUPPRESSED_JOIN};
 use crate::{ErasureReport, Phase, StoreResult};
@@ -36,7 +38,7 @@ pub trait ErasureStore: Send + Sync {
         request_id: &str,
         owner: &str,
         hasher: TraceHasher<'_>,
-        now_ms: i64,
+        now: OffsetDateTime,
     ) -> StoreResult<ErasureReport>;
     /// Makes deleted data unrecoverable from the database files: on SQLite,
     /// moves the WAL into the (securely deleting) database and truncates it.
@@ -69,8 +71,9 @@ where
         request_id: &str,
         owner: &str,
         hasher: TraceHasher<'_>,
-        now_ms: i64,
+        now: OffsetDateTime,
     ) -> StoreResult<ErasureReport> {
+        let now_ms = unix_ms(now);
         let ws = workspace_id.0;
         let mut tx = self.writer().begin().await?;
         let subject = held_subject(&mut *tx, ws, request_id, owner).await?;

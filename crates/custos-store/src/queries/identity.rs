@@ -12,7 +12,9 @@ use async_trait::async_trait;
 use custos_core::identity::{self, Identity, IdentityType, Mpid, Owner, RequestKind, Resolution};
 use custos_core::ids::WorkspaceId;
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Row, Type};
+use time::OffsetDateTime;
 
+use super::unix_ms;
 use crate::backend::{Args, Backend, Conn, DbRow};
 use crate::group_ingest::placeholders;
 use crate::{ConsentRecord, IdentityChange, IdentityOutcome, Profile, StoreError, StoreResult, StoredIdentity};
@@ -30,7 +32,7 @@ pub trait IdentityStore: Send + Sync {
         identities: &[Identity],
         previous_mpid: Option<Mpid>,
         new_mpid: Mpid,
-        now_ms: i64,
+        now: OffsetDateTime,
     ) -> StoreResult<IdentityOutcome>;
     /// Applies identity changes to an existing profile, moving a changed
     /// identity off any other profile. [`StoreError::NotFound`] if the profile does not exist.
@@ -39,7 +41,7 @@ pub trait IdentityStore: Send + Sync {
         workspace_id: WorkspaceId,
         mpid: Mpid,
         changes: &[IdentityChange],
-        now_ms: i64,
+        now: OffsetDateTime,
     ) -> StoreResult<()>;
 
     async fn profile(&self, workspace_id: WorkspaceId, mpid: Mpid) -> StoreResult<Option<Profile>>;
@@ -69,8 +71,9 @@ where
         identities: &[Identity],
         previous_mpid: Option<Mpid>,
         new_mpid: Mpid,
-        now_ms: i64,
+        now: OffsetDateTime,
     ) -> StoreResult<IdentityOutcome> {
+        let now_ms = unix_ms(now);
         let numbered = B::NUMBERED_PLACEHOLDERS;
         // Most requests reach a profile that already holds every identity
         // they name: answer those from a reader, away from the writer.
@@ -99,8 +102,9 @@ where
         workspace_id: WorkspaceId,
         mpid: Mpid,
         changes: &[IdentityChange],
-        now_ms: i64,
+        now: OffsetDateTime,
     ) -> StoreResult<()> {
+        let now_ms = unix_ms(now);
         let ws = workspace_id.0;
         let mut tx = self.writer().begin().await?;
         if existing_profile(&mut *tx, ws, mpid).await?.is_none() {

@@ -10,6 +10,8 @@
 //! PostgreSQL that takes the row lock; on SQLite it takes the database write
 //! lock at once instead of upgrading a read lock later (which could deadlock).
 
+use std::time::Duration;
+
 use custos_core::access::Role;
 use custos_core::scope::Scope;
 use time::OffsetDateTime;
@@ -33,6 +35,16 @@ pub(crate) fn unix(at: OffsetDateTime) -> i64 {
 
 pub(crate) fn from_unix(seconds: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(seconds).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+/// A time as the `_ms` columns hold it: milliseconds since the Unix epoch.
+pub(crate) fn unix_ms(at: OffsetDateTime) -> i64 {
+    (at.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// A duration in milliseconds, to add to an `_ms` column.
+pub(crate) fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
 pub(crate) fn join_scopes(scopes: &[Scope]) -> String {
