@@ -3,10 +3,13 @@
 //! - [`sqlite`]: the embedded default, one file in the data directory, WAL mode.
 //! - [`postgres`]: the scale-out store, shared by several `custos serve` nodes.
 //!
-//! Both backends run the same SQL (see [`queries`]): the statements are written
-//! once and expanded per backend, and one conformance suite (`tests/`) runs
-//! against both. Each backend owns its migrations (`migrations/<backend>/`),
-//! applied when the store is opened.
+//! [`Store`] is the union of one trait per area ([`TenantStore`],
+//! [`RoleStore`], [`IdentityStore`], [`BatchStore`], [`SubjectRequestStore`],
+//! [`DsrWorkerStore`], [`ErasureStore`], [`CallbackStore`]). Each is written
+//! once, as generic code over what a backend says about itself (its sqlx
+//! database, its pools, its ingest driver), in `queries/<area>.rs`, and one
+//! conformance suite (`tests/`) runs against both backends. Each backend owns
+//! its migrations (`migrations/<backend>/`), applied when the store is opened.
 //!
 //! **Invariant:** the store never sees a secret. Callers hash secrets and
 //! tokens before they reach it, so no query, row or log line holds one.
@@ -148,7 +151,7 @@ pub enum StoreError {
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// Everything the platform keeps: the union of the area traits, each
-/// implemented once for every backend (see [`queries`]).
+/// implemented once for both backends.
 pub trait Store:
     TenantStore
     + RoleStore

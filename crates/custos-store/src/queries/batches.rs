@@ -43,7 +43,8 @@ pub trait BatchStore: Send + Sync {
     async fn stats(&self) -> StoreResult<Stats>;
 }
 
-// The types the queries bind and read, as in `tenants.rs`.
+// The types the queries bind and read: the same list in every area (see
+// the docs of `queries` for why it is repeated).
 #[async_trait]
 impl<B: Backend> BatchStore for B
 where

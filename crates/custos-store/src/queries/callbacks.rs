@@ -33,7 +33,8 @@ pub trait CallbackStore: Send + Sync {
     ) -> StoreResult<()>;
 }
 
-// The types the queries bind and read, as in `tenants.rs`.
+// The types the queries bind and read: the same list in every area (see
+// the docs of `queries` for why it is repeated).
 #[async_trait]
 impl<B: Backend> CallbackStore for B
 where

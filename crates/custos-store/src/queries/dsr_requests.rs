@@ -71,7 +71,8 @@ pub trait SubjectRequestStore: Send + Sync {
     ) -> StoreResult<ProcessorIdentity>;
 }
 
-// The types the queries bind and read, as in `tenants.rs`.
+// The types the queries bind and read: the same list in every area (see
+// the docs of `queries` for why it is repeated).
 #[async_trait]
 impl<B: Backend> SubjectRequestStore for B
 where

@@ -102,7 +102,8 @@ pub trait DsrWorkerStore: Send + Sync {
     async fn expire_exports(&self, now: OffsetDateTime) -> StoreResult<u64>;
 }
 
-// The types the queries bind and read, as in `tenants.rs`.
+// The types the queries bind and read: the same list in every area (see
+// the docs of `queries` for why it is repeated).
 #[async_trait]
 impl<B: Backend> DsrWorkerStore for B
 where

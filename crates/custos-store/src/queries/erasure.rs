@@ -48,7 +48,8 @@ pub trait ErasureStore: Send + Sync {
     async fn suppressed(&self, workspace_id: WorkspaceId, keys: &[String]) -> StoreResult<bool>;
 }
 
-// The types the queries bind and read, as in `tenants.rs`.
+// The types the queries bind and read: the same list in every area (see
+// the docs of `queries` for why it is repeated).
 #[async_trait]
 impl<B: Backend> ErasureStore for B
 where

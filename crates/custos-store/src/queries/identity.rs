@@ -47,7 +47,8 @@ pub trait IdentityStore: Send + Sync {
     async fn profile(&self, workspace_id: WorkspaceId, mpid: Mpid) -> StoreResult<Option<Profile>>;
 }
 
-// The types the queries bind and read, as in `tenants.rs`.
+// The types the queries bind and read: the same list in every area (see
+// the docs of `queries` for why it is repeated).
 #[async_trait]
 impl<B: Backend> IdentityStore for B
 where

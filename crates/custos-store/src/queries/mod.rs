@@ -1,14 +1,36 @@
-//! The SQL of the store, written once for both backends.
+//! The SQL of the store, written once for both backends, one module per area:
 //!
-//! SQLite (through sqlx) and PostgreSQL both accept `$N` placeholders,
-//! `RETURNING` and `ON CONFLICT`, so every statement here runs unchanged on
-//! both. [`impl_store!`] expands the one implementation of [`crate::Store`]
-//! per backend; a backend only says where it reads and where it writes.
+//! - `tenants` ([`TenantStore`](crate::TenantStore)): organizations, accounts, workspaces,
+//!   inputs, API credentials and their tokens.
+//! - `roles` ([`RoleStore`](crate::RoleStore)): custom roles (the manifest) and users' roles.
+//! - `identity` ([`IdentityStore`](crate::IdentityStore)): Identity API requests and profiles.
+//! - `batches` ([`BatchStore`](crate::BatchStore)): ingest groups (each backend drives
+//!   `group_ingest` its own way), batches read back, counts.
+//! - `dsr_requests` ([`SubjectRequestStore`](crate::SubjectRequestStore)): data subject requests as the
+//!   API sees them, their audit trail and results.
+//! - `dsr_worker` ([`DsrWorkerStore`](crate::DsrWorkerStore)): leases, access exports, ending a request.
+//! - `erasure` ([`ErasureStore`](crate::ErasureStore)): erasure, purging old row versions, suppression.
+//! - `callbacks` ([`CallbackStore`](crate::CallbackStore)): the outbox of status callbacks.
+//!
+//! Each module declares its trait and implements it once, for every
+//! [`Backend`](crate::backend::Backend), so go-to-implementation from a
+//! `Store` call lands on its SQL. SQLite (through sqlx) and PostgreSQL both
+//! accept `$N` placeholders, `RETURNING` and `ON CONFLICT`, so every
+//! statement runs unchanged on both; what differs (the pools, the ingest
+//! driver, purging old row versions) is the backend's to say.
+//!
+//! Each impl states which Rust types its queries bind and read on the
+//! backend's database (`for<'q> i64: Encode<'q, B::Db> + …`). Rust does not
+//! carry such where-clauses from a trait to its users, so every area's impl
+//! repeats the same list, and each helper function the part it uses: that
+//! boilerplate is the price of writing the SQL once as plain code. Helpers
+//! take a connection `&mut C` and infer the database from it, so a
+//! transaction passes `&mut *tx`.
 //!
 //! Serialization of an organization's changes: a write transaction starts by
-//! touching the organization's row (`UPDATE organizations SET id = id`). On
-//! PostgreSQL that takes the row lock; on SQLite it takes the database write
-//! lock at once instead of upgrading a read lock later (which could deadlock).
+//! touching the organization's row ([`LOCK_ORG`]). On PostgreSQL that takes
+//! the row lock; on SQLite it takes the database write lock at once instead
+//! of upgrading a read lock later (which could deadlock).
 
 use std::time::Duration;
 
@@ -27,8 +49,10 @@ pub(crate) mod identity;
 pub(crate) mod roles;
 pub(crate) mod tenants;
 
+/// Locks an organization for the rest of the transaction; no row if it does not exist.
 pub(crate) const LOCK_ORG: &str = "UPDATE organizations SET id = id WHERE id = $1";
 
+/// A time as the tenant tables hold it: seconds since the Unix epoch.
 pub(crate) fn unix(at: OffsetDateTime) -> i64 {
     at.unix_timestamp()
 }

@@ -40,7 +40,8 @@ pub trait RoleStore: Send + Sync {
     async fn remove_user(&self, org_id: OrgId, email: &str) -> StoreResult<bool>;
 }
 
-// The types the queries bind and read, as in `tenants.rs`.
+// The types the queries bind and read: the same list in every area (see
+// the docs of `queries` for why it is repeated).
 #[async_trait]
 impl<B: Backend> RoleStore for B
 where

@@ -46,10 +46,8 @@ pub trait TenantStore: Send + Sync {
     async fn find_workspace_by_key(&self, key: &str) -> StoreResult<Option<StoredWorkspace>>;
 }
 
-// The bounds below say which Rust types the queries bind and read on
-// `B::Db`. Rust does not carry such bounds from a trait to its users, so
-// every area's impl (and each helper, with the part it needs) states them
-// again: unavoidable boilerplate, the same list in every area.
+// The types the queries bind and read: the same list in every area (see
+// the docs of `queries` for why it is repeated).
 #[async_trait]
 impl<B: Backend> TenantStore for B
 where
