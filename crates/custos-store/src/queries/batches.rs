@@ -43,23 +43,16 @@ pub trait BatchStore: Send + Sync {
     async fn stats(&self) -> StoreResult<Stats>;
 }
 
-// The types the queries bind and read: the same list in every area (see
-// the docs of `queries` for why it is repeated).
+// The bounds say what these statements bind and read on `B::Db`; the docs
+// of `queries` say why each area repeats its own.
 #[async_trait]
 impl<B: Backend> BatchStore for B
 where
     for<'c> &'c mut Conn<B>: Executor<'c, Database = B::Db>,
     for<'q> Args<'q, B>: IntoArguments<'q, B::Db>,
     for<'q> i64: Encode<'q, B::Db> + Decode<'q, B::Db> + Type<B::Db>,
-    for<'q> String: Encode<'q, B::Db> + Decode<'q, B::Db> + Type<B::Db>,
-    for<'q> &'q str: Encode<'q, B::Db> + Type<B::Db>,
-    for<'q> &'q [u8]: Encode<'q, B::Db> + Type<B::Db>,
-    for<'q> Vec<u8>: Encode<'q, B::Db> + Decode<'q, B::Db> + Type<B::Db>,
-    for<'q> Option<i64>: Encode<'q, B::Db>,
-    for<'q> Option<String>: Encode<'q, B::Db>,
-    for<'q> Option<&'q str>: Encode<'q, B::Db>,
+    for<'q> Vec<u8>: Decode<'q, B::Db> + Type<B::Db>,
     for<'a> &'a str: ColumnIndex<DbRow<B>>,
-    usize: ColumnIndex<DbRow<B>>,
 {
     async fn commit_batches(&self, batches: &[IncomingBatch]) -> StoreResult<Vec<IngestOutcome>> {
         // Each backend drives `group_ingest::GroupIngest` its own way.

@@ -48,8 +48,8 @@ pub trait ErasureStore: Send + Sync {
     async fn suppressed(&self, workspace_id: WorkspaceId, keys: &[String]) -> StoreResult<bool>;
 }
 
-// The types the queries bind and read: the same list in every area (see
-// the docs of `queries` for why it is repeated).
+// The bounds say what these statements bind and read on `B::Db`; the docs
+// of `queries` say why each area repeats its own.
 #[async_trait]
 impl<B: Backend> ErasureStore for B
 where
@@ -58,11 +58,6 @@ where
     for<'q> i64: Encode<'q, B::Db> + Decode<'q, B::Db> + Type<B::Db>,
     for<'q> String: Encode<'q, B::Db> + Decode<'q, B::Db> + Type<B::Db>,
     for<'q> &'q str: Encode<'q, B::Db> + Type<B::Db>,
-    for<'q> &'q [u8]: Encode<'q, B::Db> + Type<B::Db>,
-    for<'q> Vec<u8>: Encode<'q, B::Db> + Decode<'q, B::Db> + Type<B::Db>,
-    for<'q> Option<i64>: Encode<'q, B::Db>,
-    for<'q> Option<String>: Encode<'q, B::Db>,
-    for<'q> Option<&'q str>: Encode<'q, B::Db>,
     for<'a> &'a str: ColumnIndex<DbRow<B>>,
     usize: ColumnIndex<DbRow<B>>,
 {

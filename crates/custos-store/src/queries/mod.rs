@@ -19,13 +19,13 @@
 //! statement runs unchanged on both; what differs (the pools, the ingest
 //! driver, purging old row versions) is the backend's to say.
 //!
-//! Each impl states which Rust types its queries bind and read on the
-//! backend's database (`for<'q> i64: Encode<'q, B::Db> + …`). Rust does not
-//! carry such where-clauses from a trait to its users, so every area's impl
-//! repeats the same list, and each helper function the part it uses: that
-//! boilerplate is the price of writing the SQL once as plain code. Helpers
-//! take a connection `&mut C` and infer the database from it, so a
-//! transaction passes `&mut *tx`.
+//! Each impl states which Rust types its statements bind and read on the
+//! backend's database (`for<'q> i64: Encode<'q, B::Db> + …`), and that a
+//! connection executes them. Rust does not carry such bounds on other types
+//! from a trait's declaration to its users, so they cannot be said once in
+//! `Backend`: each area's impl has its list, next to the SQL that needs it,
+//! and each helper function the part it uses. Helpers take a connection
+//! `&mut C` and infer the database from it, so a transaction passes `&mut *tx`.
 //!
 //! Serialization of an organization's changes: a write transaction starts by
 //! touching the organization's row ([`LOCK_ORG`]). On PostgreSQL that takes
