@@ -8,7 +8,7 @@
 //! Groups are committed one after the other, and a group is formed only
 //! when the previous one has committed, so it takes in everything that
 //! arrived meanwhile: the busier the store, the larger the groups. Making a
-//! commit durable ([`Store::sync_batches`]: on SQLite, flushing the WAL)
+//! commit durable ([`Store::sync_batches`](custos_store::BatchStore::sync_batches): on SQLite, flushing the WAL)
 //! is handed off, so the next group is written while the previous one's
 //! flush runs, and one flush can cover several groups.
 

@@ -27,12 +27,18 @@ use custos_store::{
     testing, BatchBody, CreateOutcome, DataSource, HashedKey, IncomingBatch, NewApiCredential, NewOrganization,
     NewSubjectRequest, Store,
 };
+use time::OffsetDateTime;
 
 const EVENTS_PER_BATCH: u64 = 10;
 const BATCHES_PER_CALL: usize = 2_000;
 
 fn env_number(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.replace('_', "").parse().ok()).unwrap_or(default)
+}
+
+/// The time `ms` milliseconds after the Unix epoch, as the worker's steps are stamped here.
+fn at(ms: u64) -> OffsetDateTime {
+    OffsetDateTime::UNIX_EPOCH + Duration::from_millis(ms)
 }
 
 fn hash(trace: Trace<'_>) -> String {
@@ -156,12 +162,12 @@ async fn measure(events: u64, subject_events: u64, subjects: u64, database_url: 
             callback_urls: vec![],
         };
         assert!(matches!(store.create_subject_request(&request).await.unwrap(), CreateOutcome::Created(_)));
-        let claimed = store.claim_subject_request("bench", 1, 60_000).await.unwrap().unwrap();
+        let claimed = store.claim_subject_request("bench", at(1), Duration::from_secs(60)).await.unwrap().unwrap();
         assert_eq!(claimed.request.request_id, id);
         let started = Instant::now();
-        let report = store.erase_subject(ws, &id, "bench", &hash, 2).await.unwrap();
+        let report = store.erase_subject(ws, &id, "bench", &hash, at(2)).await.unwrap();
         store.purge_deleted_data().await.unwrap();
-        assert!(store.complete_subject_request(ws, &id, "bench", 1, None, 3).await.unwrap());
+        assert!(store.complete_subject_request(ws, &id, "bench", 1, None, at(3)).await.unwrap());
         erasures.push(started.elapsed());
         assert_eq!(report.events, subject_batches * EVENTS_PER_BATCH, "every event of the subject is erased");
     }

@@ -155,6 +155,14 @@ pub enum CallbackResult {
     GaveUp { error: String },
 }
 
+/// The processor's signing identity, shared by every node: its private
+/// key sealed with the master key, and its certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessorIdentity {
+    pub key_sealed: String,
+    pub certificate_pem: String,
+}
+
 /// The subject as stored until the request ends: JSON, `{"mpid": n}` or
 /// `{"identities": [[type, value], …]}`.
 pub(crate) fn encode_subject(subject: &Subject) -> String {

@@ -3,17 +3,20 @@
 //! - [`sqlite`]: the embedded default, one file in the data directory, WAL mode.
 //! - [`postgres`]: the scale-out store, shared by several `custos serve` nodes.
 //!
-//! Both backends run the same SQL (see [`queries`]): the statements are written
-//! once and expanded per backend, and one conformance suite (`tests/`) runs
-//! against both. Each backend owns its migrations (`migrations/<backend>/`),
-//! applied when the store is opened.
+//! [`Store`] is the union of one trait per area ([`TenantStore`],
+//! [`RoleStore`], [`IdentityStore`], [`BatchStore`], [`SubjectRequestStore`],
+//! [`DsrWorkerStore`], [`ErasureStore`], [`CallbackStore`]). Each is written
+//! once, as generic code over what a backend says about itself (its sqlx
+//! database, its pools, its ingest driver), in `queries/<area>.rs`, and one
+//! conformance suite (`tests/`) runs against both backends. Each backend owns
+//! its migrations (`migrations/<backend>/`), applied when the store is opened.
 //!
 //! **Invariant:** the store never sees a secret. Callers hash secrets and
 //! tokens before they reach it, so no query, row or log line holds one.
 
+mod backend;
 mod batch_body;
 mod dsr_model;
-mod dsr_queries;
 mod group_ingest;
 mod model;
 pub mod postgres;
@@ -25,16 +28,19 @@ pub mod testing;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use async_trait::async_trait;
-use custos_core::access::{Manifest, Role};
-use custos_core::dsr::{RequestStatus, Trace};
-use custos_core::identity::{Identity, Mpid, RequestKind};
-use custos_core::ids::{AccountId, OrgId, WorkspaceId};
-use time::OffsetDateTime;
+use backend::Backend;
 
 pub use batch_body::BatchBody;
 pub use dsr_model::*;
 pub use model::*;
+pub use queries::batches::BatchStore;
+pub use queries::callbacks::CallbackStore;
+pub use queries::dsr_requests::SubjectRequestStore;
+pub use queries::dsr_worker::DsrWorkerStore;
+pub use queries::erasure::{ErasureStore, TraceHasher};
+pub use queries::identity::IdentityStore;
+pub use queries::roles::RoleStore;
+pub use queries::tenants::TenantStore;
 
 /// Where the data lives.
 #[derive(Clone, PartialEq, Eq)]
@@ -144,276 +150,40 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// Everything the platform keeps. One implementation per backend.
-#[async_trait]
-pub trait Store: DsrStore + Send + Sync + 'static {
+/// Everything the platform keeps: the union of the area traits, each
+/// implemented once for both backends.
+pub trait Store:
+    TenantStore
+    + RoleStore
+    + IdentityStore
+    + BatchStore
+    + SubjectRequestStore
+    + DsrWorkerStore
+    + ErasureStore
+    + CallbackStore
+    + Send
+    + Sync
+    + 'static
+{
     /// Which backend this is, for logs: `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
-
-    // Tenants and credentials.
-    async fn create_organization(&self, new: NewOrganization) -> StoreResult<CreatedOrganization>;
-    async fn count_organizations(&self) -> StoreResult<i64>;
-    async fn account_in_org(&self, org_id: OrgId, account_id: AccountId) -> StoreResult<bool>;
-    /// Adds an account to an organization.
-    async fn create_account(&self, org_id: OrgId, name: &str, now: OffsetDateTime) -> StoreResult<AccountId>;
-
-    async fn create_api_credential(&self, org_id: OrgId, new: NewApiCredential) -> StoreResult<ApiCredential>;
-    async fn find_api_credential(&self, client_id: &str) -> StoreResult<Option<StoredApiCredential>>;
-    async fn list_api_credentials(&self, org_id: OrgId) -> StoreResult<Vec<ApiCredential>>;
-    /// Deletes a credential and every token issued to it. Returns whether it existed.
-    async fn delete_api_credential(&self, client_id: &str) -> StoreResult<bool>;
-
-    // OAuth access tokens, by the SHA-256 of the token.
-    async fn insert_access_token(
-        &self,
-        token_hash: &str,
-        credential_id: i64,
-        expires_at: OffsetDateTime,
-    ) -> StoreResult<()>;
-    /// The grant behind an unexpired token.
-    async fn find_access_token(&self, token_hash: &str, now: OffsetDateTime) -> StoreResult<Option<TokenGrant>>;
-    async fn delete_expired_access_tokens(&self, now: OffsetDateTime) -> StoreResult<u64>;
-
-    // Custom access roles.
-    async fn role_manifest(&self, org_id: OrgId) -> StoreResult<StoredManifest>;
-    /// Replaces the organization's whole manifest atomically, serialized with
-    /// every other manifest or assignment change of the organization.
-    /// Fails with [`StoreError::RoleAssigned`] if it would delete an assigned role.
-    async fn replace_role_manifest(
-        &self,
-        org_id: OrgId,
-        manifest: &Manifest,
-        modified_by: &str,
-        now: OffsetDateTime,
-    ) -> StoreResult<StoredManifest>;
-    async fn find_custom_role(&self, org_id: OrgId, role_id: &str) -> StoreResult<Option<Role>>;
-
-    // Users and their roles.
-    /// Assigns a role: the organization's custom role of that id if there is
-    /// one, else the standard role of that id, else [`StoreError::UnknownRole`].
-    async fn assign_user_role(
-        &self,
-        org_id: OrgId,
-        email: &str,
-        role_id: &str,
-        now: OffsetDateTime,
-    ) -> StoreResult<UserRole>;
-    async fn list_users(&self, org_id: OrgId) -> StoreResult<Vec<UserRole>>;
-    async fn remove_user(&self, org_id: OrgId, email: &str) -> StoreResult<bool>;
-
-    // Inputs and workspaces.
-    async fn find_input(&self, key: &str) -> StoreResult<Option<StoredInput>>;
-    async fn find_workspace(&self, workspace_id: WorkspaceId) -> StoreResult<Option<WorkspacePlace>>;
-
-    // Identity (IDSync).
-    /// Resolves and applies an Identity API request in one transaction.
-    /// `new_mpid` is used if a profile is created; if it is taken the call
-    /// fails with [`StoreError::Conflict`] and may be retried with another.
-    async fn identity_request(
-        &self,
-        workspace_id: WorkspaceId,
-        kind: RequestKind,
-        identities: &[Identity],
-        previous_mpid: Option<Mpid>,
-        new_mpid: Mpid,
-        now_ms: i64,
-    ) -> StoreResult<IdentityOutcome>;
-    /// Applies identity changes to an existing profile, moving a changed
-    /// identity off any other profile. [`StoreError::NotFound`] if the profile does not exist.
-    async fn modify_identities(
-        &self,
-        workspace_id: WorkspaceId,
-        mpid: Mpid,
-        changes: &[IdentityChange],
-        now_ms: i64,
-    ) -> StoreResult<()>;
-
-    // Events.
-    /// Stores batches in one transaction: every batch is resolved to a
-    /// profile, its identities, attributes and consent land there, and the
-    /// batch is kept. Durable when this returns.
-    async fn ingest_batches(&self, batches: &[IncomingBatch]) -> StoreResult<Vec<IngestOutcome>> {
-        let outcomes = self.commit_batches(batches).await?;
-        self.sync_batches().await?;
-        Ok(outcomes)
-    }
-    /// [`Store::ingest_batches`] up to its commit, which may not be on disk
-    /// yet: see [`Store::sync_batches`]. Callers commit one group at a time
-    /// (the server's ingestor does): on PostgreSQL, two concurrent groups
-    /// could each create a profile for the same new identity.
-    async fn commit_batches(&self, batches: &[IncomingBatch]) -> StoreResult<Vec<IngestOutcome>>;
-    /// Returns once every `commit_batches` that returned before this call
-    /// is durable. One flush covers every commit made before it starts, so
-    /// a group commit can hand this off and commit the next group meanwhile.
-    async fn sync_batches(&self) -> StoreResult<()>;
-
-    // Profiles.
-    async fn profile(&self, workspace_id: WorkspaceId, mpid: Mpid) -> StoreResult<Option<Profile>>;
-    async fn stats(&self) -> StoreResult<Stats>;
 }
 
-/// Hashes a trace of a subject with the server's key (the store never sees it).
-pub type TraceHasher<'a> = &'a (dyn Fn(Trace<'_>) -> String + Sync);
-
-/// Data subject requests: the requests (which are their own job queue), their
-/// audit trail, exports and callbacks. A worker changes a request only while
-/// it holds the request's lease; each change of status, its audit entry and
-/// the callbacks it owes are written in one transaction.
-#[async_trait]
-pub trait DsrStore: Send + Sync {
-    /// The workspace of a DSR API key, with the hash of its secret.
-    async fn find_workspace_by_key(&self, key: &str) -> StoreResult<Option<StoredWorkspace>>;
-
-    async fn create_subject_request(&self, new: &NewSubjectRequest) -> StoreResult<CreateOutcome>;
-    async fn subject_request(&self, workspace_id: WorkspaceId, request_id: &str)
-        -> StoreResult<Option<SubjectRequest>>;
-    async fn subject_requests_in_group(
-        &self,
-        workspace_id: WorkspaceId,
-        group_id: &str,
-    ) -> StoreResult<Vec<SubjectRequest>>;
-    /// The newest requests first, of one workspace or all, of one status or all.
-    async fn list_subject_requests(
-        &self,
-        workspace_id: Option<WorkspaceId>,
-        status: Option<RequestStatus>,
-        limit: i64,
-    ) -> StoreResult<Vec<SubjectRequest>>;
-    /// The requests of this id in any workspace (for operators' tools).
-    async fn subject_requests_by_id(&self, request_id: &str) -> StoreResult<Vec<SubjectRequest>>;
-    async fn subject_request_audit(&self, workspace_id: WorkspaceId, request_id: &str) -> StoreResult<Vec<AuditEntry>>;
-    /// Cancels a pending request.
-    async fn cancel_subject_request(
-        &self,
-        workspace_id: WorkspaceId,
-        request_id: &str,
-        now_ms: i64,
-    ) -> StoreResult<CancelOutcome>;
-
-    // The worker's side.
-    /// Takes the lease of one request that is due: pending and past its
-    /// waiting period (it becomes in progress), or in progress with an
-    /// expired lease (a worker died), or waiting for a retry.
-    async fn claim_subject_request(
-        &self,
-        owner: &str,
-        now_ms: i64,
-        lease_ms: i64,
-    ) -> StoreResult<Option<ClaimedRequest>>;
-    /// Extends a held lease; false if it was lost.
-    async fn renew_subject_request_lease(
-        &self,
-        workspace_id: WorkspaceId,
-        request_id: &str,
-        owner: &str,
-        until_ms: i64,
-    ) -> StoreResult<bool>;
-    async fn audit_subject_request(
-        &self,
-        workspace_id: WorkspaceId,
-        request_id: &str,
-        step: &str,
-        detail: &str,
-        now_ms: i64,
-    ) -> StoreResult<()>;
-    /// Deletes the whole record of every profile the request's subject
-    /// reaches, and the exports made for them; replaces the request's
-    /// identities with their hashes; suppresses the subject's identities if
-    /// asked. One transaction.
-    async fn erase_subject(
-        &self,
-        workspace_id: WorkspaceId,
-        request_id: &str,
-        owner: &str,
-        hasher: TraceHasher<'_>,
-        now_ms: i64,
-    ) -> StoreResult<ErasureReport>;
-    /// Makes deleted data unrecoverable from the database files: on SQLite,
-    /// moves the WAL into the (securely deleting) database and truncates it.
-    async fn purge_deleted_data(&self) -> StoreResult<()>;
-    /// Resolves the subject of an access request, records the profiles
-    /// reached and drops any partial export of an earlier attempt.
-    async fn begin_export(
-        &self,
-        workspace_id: WorkspaceId,
-        request_id: &str,
-        owner: &str,
-        now_ms: i64,
-    ) -> StoreResult<Vec<Mpid>>;
-    /// A profile's batches after `after_id`, in order: `(id, body)`.
-    async fn batch_page(
-        &self,
-        workspace_id: WorkspaceId,
-        mpid: Mpid,
-        after_id: i64,
-        limit: i64,
-    ) -> StoreResult<Vec<(i64, String)>>;
-    async fn put_export_chunk(
-        &self,
-        workspace_id: WorkspaceId,
-        request_id: &str,
-        seq: i64,
-        data: &[u8],
-    ) -> StoreResult<()>;
-    async fn export_chunk(&self, workspace_id: WorkspaceId, request_id: &str, seq: i64)
-        -> StoreResult<Option<Vec<u8>>>;
-    /// Completes a request the worker holds; the identities are dropped.
-    async fn complete_subject_request(
-        &self,
-        workspace_id: WorkspaceId,
-        request_id: &str,
-        owner: &str,
-        matched_profiles: i64,
-        export: Option<ExportDone>,
-        now_ms: i64,
-    ) -> StoreResult<bool>;
-    /// Records a failed attempt; the request runs again at `next_run_ms`.
-    async fn retry_subject_request(
-        &self,
-        workspace_id: WorkspaceId,
-        request_id: &str,
-        owner: &str,
-        error: &str,
-        next_run_ms: i64,
-        now_ms: i64,
-    ) -> StoreResult<bool>;
-    /// Ends a request that cannot complete; the identities are dropped.
-    async fn fail_subject_request(
-        &self,
-        workspace_id: WorkspaceId,
-        request_id: &str,
-        owner: &str,
-        reason: &str,
-        now_ms: i64,
-    ) -> StoreResult<bool>;
-    /// Deletes the chunks of exports past their expiry. Returns how many.
-    async fn expire_exports(&self, now_ms: i64) -> StoreResult<u64>;
-
-    // Callbacks.
-    /// Takes up to `limit` due callbacks for `lease_ms`: for each request and
-    /// URL only the oldest one owed, so statuses arrive in order.
-    async fn claim_callbacks(&self, now_ms: i64, lease_ms: i64, limit: i64) -> StoreResult<Vec<CallbackDelivery>>;
-    async fn finish_callback(
-        &self,
-        delivery: &CallbackDelivery,
-        result: &CallbackResult,
-        now_ms: i64,
-    ) -> StoreResult<()>;
-
-    // Suppression.
-    /// Whether any of these keyed hashes belongs to a suppressed subject.
-    async fn suppressed(&self, workspace_id: WorkspaceId, keys: &[String]) -> StoreResult<bool>;
-
-    // The processor's signing identity.
-    async fn processor_identity(&self) -> StoreResult<Option<(String, String)>>;
-    /// Saves a sealed key and certificate unless another node saved one
-    /// first; returns the one kept.
-    async fn save_processor_identity(
-        &self,
-        key_sealed: &str,
-        certificate_pem: &str,
-        now_ms: i64,
-    ) -> StoreResult<(String, String)>;
+impl<B> Store for B
+where
+    B: Backend
+        + TenantStore
+        + RoleStore
+        + IdentityStore
+        + BatchStore
+        + SubjectRequestStore
+        + DsrWorkerStore
+        + ErasureStore
+        + CallbackStore,
+{
+    fn backend(&self) -> &'static str {
+        B::NAME
+    }
 }
 
 /// Opens (creating if needed) the store and applies pending migrations.

@@ -240,5 +240,20 @@ pub struct Counts {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Stats {
     pub totals: Counts,
-    pub workspaces: Vec<(WorkspaceId, Counts)>,
+    pub workspaces: Vec<WorkspaceCounts>,
+}
+
+/// What one workspace holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorkspaceCounts {
+    pub workspace_id: WorkspaceId,
+    pub counts: Counts,
+}
+
+/// A stored batch as read back: its id (increasing in the order batches
+/// were stored) and the batch as received (JSON).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredBatch {
+    pub id: i64,
+    pub body: String,
 }

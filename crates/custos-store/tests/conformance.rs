@@ -26,6 +26,17 @@ fn now() -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap()
 }
 
+/// The time `ms` milliseconds after the Unix epoch: the times of profiles
+/// and data subject requests are stored in milliseconds.
+fn at(ms: i64) -> OffsetDateTime {
+    OffsetDateTime::UNIX_EPOCH + Duration::milliseconds(ms)
+}
+
+/// A lease of `ms` milliseconds.
+fn lease(ms: u64) -> std::time::Duration {
+    std::time::Duration::from_millis(ms)
+}
+
 fn hashed(key: &str) -> HashedKey {
     HashedKey {
         key: key.to_owned(),
@@ -265,7 +276,7 @@ mod profiles {
     use custos_core::ids::WorkspaceId;
     use custos_store::*;
 
-    use super::{backends, new_org, Backend};
+    use super::{at, backends, new_org, Backend};
 
     async fn ask(
         store: &dyn Store,
@@ -275,7 +286,7 @@ mod profiles {
         previous: Option<Mpid>,
         candidate: i64,
     ) -> IdentityOutcome {
-        store.identity_request(ws, kind, identities, previous, Mpid(candidate), 1_000).await.unwrap()
+        store.identity_request(ws, kind, identities, previous, Mpid(candidate), at(1_000)).await.unwrap()
     }
 
     fn batch(
@@ -362,7 +373,7 @@ mod profiles {
                 IdentityChange { kind: Other, old: None, new: Some("o-2".into()) },
                 IdentityChange { kind: CustomerId, old: None, new: Some("c1".into()) },
             ];
-            store.modify_identities(ws, Mpid(1), &changes, 5).await.unwrap();
+            store.modify_identities(ws, Mpid(1), &changes, at(5)).await.unwrap();
             let held: Vec<Identity> =
                 store.profile(ws, Mpid(1)).await.unwrap().unwrap().identities.into_iter().map(|s| s.identity).collect();
             assert!(
@@ -372,9 +383,9 @@ mod profiles {
             assert!(store.profile(ws, Mpid(2)).await.unwrap().unwrap().identities.is_empty());
 
             let remove = [IdentityChange { kind: Other, old: Some("o-2".into()), new: None }];
-            store.modify_identities(ws, Mpid(1), &remove, 6).await.unwrap();
+            store.modify_identities(ws, Mpid(1), &remove, at(6)).await.unwrap();
             assert_eq!(store.profile(ws, Mpid(1)).await.unwrap().unwrap().identities.len(), 2);
-            assert!(matches!(store.modify_identities(ws, Mpid(999), &remove, 7).await, Err(StoreError::NotFound)));
+            assert!(matches!(store.modify_identities(ws, Mpid(999), &remove, at(7)).await, Err(StoreError::NotFound)));
         }
     }
 
@@ -413,7 +424,10 @@ mod profiles {
 
             let stats = store.stats().await.unwrap();
             assert_eq!(stats.totals, Counts { batches: 3, events: 9, profiles: 1 }, "{}", store.backend());
-            assert_eq!(stats.workspaces, vec![(ws, Counts { batches: 3, events: 9, profiles: 1 })]);
+            assert_eq!(
+                stats.workspaces,
+                vec![WorkspaceCounts { workspace_id: ws, counts: Counts { batches: 3, events: 9, profiles: 1 } }]
+            );
         }
     }
 
@@ -547,7 +561,7 @@ mod subject_requests {
     use custos_core::ids::WorkspaceId;
     use custos_store::*;
 
-    use super::{backends, new_org, Backend};
+    use super::{at, backends, lease, new_org, Backend};
 
     fn hash(trace: Trace<'_>) -> String {
         format!("h({})", trace.canonical().replace('\0', ":"))
@@ -627,13 +641,51 @@ mod subject_requests {
             let audit = store.subject_request_audit(ws, "r1").await.unwrap();
             assert_eq!(audit[0].step, "received");
             assert!(!audit[0].detail.contains("a@x.com"));
-            let callbacks = store.claim_callbacks(10, 1000, 10).await.unwrap();
+            let callbacks = store.claim_callbacks(at(10), lease(1000), 10).await.unwrap();
             assert_eq!(callbacks.len(), 3, "{}: one per request created", store.backend());
             assert!(callbacks.iter().all(|c| c.status == RequestStatus::Pending));
 
             // A cancelled request frees its identities for a new request.
-            assert!(matches!(store.cancel_subject_request(ws, "r1", 20).await.unwrap(), CancelOutcome::Cancelled(_)));
+            assert!(matches!(
+                store.cancel_subject_request(ws, "r1", at(20)).await.unwrap(),
+                CancelOutcome::Cancelled(_)
+            ));
             assert!(matches!(store.create_subject_request(&overlapping).await.unwrap(), CreateOutcome::Created(_)));
+        }
+    }
+
+    /// Nodes racing to store requests of one id, or requests for one subject:
+    /// one is stored, and each of the others is told why it was refused.
+    #[tokio::test]
+    async fn concurrent_creations_store_one_request_and_refuse_the_others_for_their_reason() {
+        for Backend { store, .. } in backends().await {
+            let ws = new_org(&*store, "a").await.workspace_id;
+            let same_id =
+                (0..8).map(|n| request(ws, "r1", RequestType::Erasure, by_email(&format!("{n}@x.com")), false));
+            let same_subject =
+                (0..8).map(|n| request(ws, &format!("o{n}"), RequestType::Access, by_email("b@x.com"), false));
+            for (racing, refused) in [
+                (same_id.collect::<Vec<_>>(), CreateOutcome::AlreadyExists),
+                (same_subject.collect(), CreateOutcome::Overlaps),
+            ] {
+                let creations: Vec<_> = racing
+                    .into_iter()
+                    .map(|new| {
+                        let store = store.clone();
+                        tokio::spawn(async move { store.create_subject_request(&new).await.unwrap() })
+                    })
+                    .collect();
+                let mut outcomes = Vec::new();
+                for creation in creations {
+                    outcomes.push(creation.await.unwrap());
+                }
+                let created = outcomes.iter().filter(|o| matches!(o, CreateOutcome::Created(_))).count();
+                assert_eq!(created, 1, "{}", store.backend());
+                assert!(
+                    outcomes.iter().all(|o| matches!(o, CreateOutcome::Created(_)) || *o == refused),
+                    "{outcomes:?}"
+                );
+            }
         }
     }
 
@@ -645,24 +697,27 @@ mod subject_requests {
             new.schedule.process_after_ms = 50;
             new.received_at_ms = 50;
             store.create_subject_request(&new).await.unwrap();
-            assert!(store.claim_subject_request("a", 40, 100).await.unwrap().is_none(), "not due yet");
-            let held = store.claim_subject_request("a", 60, 100).await.unwrap().unwrap();
+            assert!(store.claim_subject_request("a", at(40), lease(100)).await.unwrap().is_none(), "not due yet");
+            let held = store.claim_subject_request("a", at(60), lease(100)).await.unwrap().unwrap();
             assert_eq!(held.request.status, RequestStatus::InProgress);
             assert_eq!(held.subject, Some(by_email("a@x.com")));
-            assert!(store.claim_subject_request("b", 100, 100).await.unwrap().is_none(), "leased to a");
-            assert!(matches!(store.cancel_subject_request(ws, "r1", 100).await.unwrap(), CancelOutcome::TooLate(_)));
+            assert!(store.claim_subject_request("b", at(100), lease(100)).await.unwrap().is_none(), "leased to a");
+            assert!(matches!(
+                store.cancel_subject_request(ws, "r1", at(100)).await.unwrap(),
+                CancelOutcome::TooLate(_)
+            ));
 
             // Worker a dies; after its lease, b resumes the request.
-            let resumed = store.claim_subject_request("b", 170, 100).await.unwrap().unwrap();
+            let resumed = store.claim_subject_request("b", at(170), lease(100)).await.unwrap().unwrap();
             assert_eq!(resumed.request.attempts, 2);
-            assert!(!store.complete_subject_request(ws, "r1", "a", 0, None, 180).await.unwrap(), "a lost it");
-            assert!(store.complete_subject_request(ws, "r1", "b", 0, None, 180).await.unwrap());
+            assert!(!store.complete_subject_request(ws, "r1", "a", 0, None, at(180)).await.unwrap(), "a lost it");
+            assert!(store.complete_subject_request(ws, "r1", "b", 0, None, at(180)).await.unwrap());
             let done = store.subject_request(ws, "r1").await.unwrap().unwrap();
             assert_eq!((done.status, done.completed_at_ms), (RequestStatus::Completed, Some(180)));
             let steps: Vec<String> =
                 store.subject_request_audit(ws, "r1").await.unwrap().into_iter().map(|e| e.step).collect();
             assert_eq!(steps, ["received", "processing", "resumed", "completed"], "{}", store.backend());
-            assert!(store.claim_subject_request("c", 10_000, 100).await.unwrap().is_none());
+            assert!(store.claim_subject_request("c", at(10_000), lease(100)).await.unwrap().is_none());
         }
     }
 
@@ -674,12 +729,15 @@ mod subject_requests {
                 .create_subject_request(&request(ws, "r1", RequestType::Erasure, by_email("a@x.com"), false))
                 .await
                 .unwrap();
-            store.claim_subject_request("w", 10, 100).await.unwrap().unwrap();
-            assert!(store.retry_subject_request(ws, "r1", "w", "disk full", 500, 20).await.unwrap());
-            assert!(store.claim_subject_request("w", 30, 100).await.unwrap().is_none(), "waits for its retry");
-            let again = store.claim_subject_request("w", 500, 100).await.unwrap().unwrap();
+            store.claim_subject_request("w", at(10), lease(100)).await.unwrap().unwrap();
+            assert!(store.retry_subject_request(ws, "r1", "w", "disk full", at(500), at(20)).await.unwrap());
+            assert!(
+                store.claim_subject_request("w", at(30), lease(100)).await.unwrap().is_none(),
+                "waits for its retry"
+            );
+            let again = store.claim_subject_request("w", at(500), lease(100)).await.unwrap().unwrap();
             assert_eq!(again.request.last_error.as_deref(), Some("disk full"));
-            assert!(store.fail_subject_request(ws, "r1", "w", "gave up", 600).await.unwrap());
+            assert!(store.fail_subject_request(ws, "r1", "w", "gave up", at(600)).await.unwrap());
             let failed = store.subject_request(ws, "r1").await.unwrap().unwrap();
             assert_eq!((failed.status, failed.failure_reason.as_deref()), (RequestStatus::Failed, Some("gave up")));
             let listed = store.list_subject_requests(None, Some(RequestStatus::Failed), 10).await.unwrap();
@@ -708,23 +766,23 @@ mod subject_requests {
                 .create_subject_request(&request(ws, "access", RequestType::Access, by_email("erase@x.com"), false))
                 .await
                 .unwrap();
-            store.claim_subject_request("w", 10, 1000).await.unwrap().unwrap();
-            assert_eq!(store.begin_export(ws, "access", "w", 10).await.unwrap(), vec![mpid]);
+            store.claim_subject_request("w", at(10), lease(1000)).await.unwrap().unwrap();
+            assert_eq!(store.begin_export(ws, "access", "w", at(10)).await.unwrap(), vec![mpid]);
             let page = store.batch_page(ws, mpid, 0, 2).await.unwrap();
             assert_eq!(page.len(), 2);
             // Stored compressed, read back as received.
-            assert_eq!(page[0].1, r#"{"events":[{"data":{"custom_attributes":{"secret":"Lisbon"}}}]}"#);
+            assert_eq!(page[0].body, r#"{"events":[{"data":{"custom_attributes":{"secret":"Lisbon"}}}]}"#);
             store.put_export_chunk(ws, "access", 0, b"zip bytes").await.unwrap();
             let export = ExportDone { export_bytes: 9, expires_at_ms: 1_000_000 };
-            store.complete_subject_request(ws, "access", "w", 1, Some(export), 20).await.unwrap();
+            store.complete_subject_request(ws, "access", "w", 1, Some(export), at(20)).await.unwrap();
 
             // The email alone reaches the profile that also has a customer ID.
             store
                 .create_subject_request(&request(ws, "erase", RequestType::Erasure, by_email("erase@x.com"), true))
                 .await
                 .unwrap();
-            store.claim_subject_request("w", 30, 1000).await.unwrap().unwrap();
-            let report = store.erase_subject(ws, "erase", "w", &hash, 40).await.unwrap();
+            store.claim_subject_request("w", at(30), lease(1000)).await.unwrap().unwrap();
+            let report = store.erase_subject(ws, "erase", "w", &hash, at(40)).await.unwrap();
             assert_eq!(
                 (report.profiles, report.identities, report.batches, report.events, report.export_chunks),
                 (1, 3, 4, 16, 1),
@@ -733,7 +791,7 @@ mod subject_requests {
             );
             assert_eq!((report.attributes, report.consent), (1, 1));
             store.purge_deleted_data().await.unwrap();
-            assert!(store.complete_subject_request(ws, "erase", "w", 1, None, 50).await.unwrap());
+            assert!(store.complete_subject_request(ws, "erase", "w", 1, None, at(50)).await.unwrap());
 
             assert!(store.profile(ws, mpid).await.unwrap().is_none());
             assert!(store.batch_page(ws, mpid, 0, 10).await.unwrap().is_empty());
@@ -765,8 +823,8 @@ mod subject_requests {
             store.ingest_batches(&[batch(ws, held.to_vec(), 5, vec![])]).await.unwrap();
             let subject = Subject::Identities(vec![Identity::new(IosIdfa, "idfa")]);
             store.create_subject_request(&request(ws, "r", RequestType::Erasure, subject, false)).await.unwrap();
-            store.claim_subject_request("w", 10, 100).await.unwrap().unwrap();
-            assert_eq!(store.erase_subject(ws, "r", "w", &hash, 20).await.unwrap().profiles, 0);
+            store.claim_subject_request("w", at(10), lease(100)).await.unwrap().unwrap();
+            assert_eq!(store.erase_subject(ws, "r", "w", &hash, at(20)).await.unwrap().profiles, 0);
             assert!(store.profile(ws, Mpid(5)).await.unwrap().is_some());
         }
     }
@@ -779,16 +837,16 @@ mod subject_requests {
                 .create_subject_request(&request(ws, "r", RequestType::Access, by_email("a@x.com"), false))
                 .await
                 .unwrap();
-            let first = store.claim_callbacks(10, 100, 10).await.unwrap();
+            let first = store.claim_callbacks(at(10), lease(100), 10).await.unwrap();
             assert_eq!(first.len(), 1);
-            assert!(store.claim_callbacks(20, 100, 10).await.unwrap().is_empty(), "leased");
+            assert!(store.claim_callbacks(at(20), lease(100), 10).await.unwrap().is_empty(), "leased");
             let retry = CallbackResult::Retry { next_attempt_ms: 300, error: "HTTP 503".into() };
-            store.finish_callback(&first[0], &retry, 30).await.unwrap();
-            assert!(store.claim_callbacks(200, 100, 10).await.unwrap().is_empty());
-            let second = store.claim_callbacks(300, 100, 10).await.unwrap();
+            store.finish_callback(&first[0], &retry, at(30)).await.unwrap();
+            assert!(store.claim_callbacks(at(200), lease(100), 10).await.unwrap().is_empty());
+            let second = store.claim_callbacks(at(300), lease(100), 10).await.unwrap();
             assert_eq!(second[0].attempts, 2);
-            store.finish_callback(&second[0], &CallbackResult::Delivered { http_status: 202 }, 310).await.unwrap();
-            assert!(store.claim_callbacks(100_000, 100, 10).await.unwrap().is_empty());
+            store.finish_callback(&second[0], &CallbackResult::Delivered { http_status: 202 }, at(310)).await.unwrap();
+            assert!(store.claim_callbacks(at(100_000), lease(100), 10).await.unwrap().is_empty());
             let steps: Vec<String> =
                 store.subject_request_audit(ws, "r").await.unwrap().into_iter().map(|e| e.step).collect();
             assert_eq!(steps, ["received", "callback_attempted", "callback_answered"]);
@@ -799,9 +857,9 @@ mod subject_requests {
     async fn the_processor_identity_is_saved_once() {
         for Backend { store, .. } in backends().await {
             assert!(store.processor_identity().await.unwrap().is_none());
-            let kept = store.save_processor_identity("k1", "c1", 1).await.unwrap();
-            assert_eq!(kept, ("k1".to_owned(), "c1".to_owned()));
-            assert_eq!(store.save_processor_identity("k2", "c2", 2).await.unwrap(), kept, "the first node's wins");
+            let kept = store.save_processor_identity("k1", "c1", at(1)).await.unwrap();
+            assert_eq!(kept, ProcessorIdentity { key_sealed: "k1".to_owned(), certificate_pem: "c1".to_owned() });
+            assert_eq!(store.save_processor_identity("k2", "c2", at(2)).await.unwrap(), kept, "the first node's wins");
         }
     }
 }
@@ -811,7 +869,7 @@ mod subject_request_queue {
     use custos_core::identity::{Identity, IdentityType};
     use custos_store::*;
 
-    use super::{backends, new_org, Backend};
+    use super::{at, backends, lease, new_org, Backend};
 
     /// Workers of several nodes (tasks here, on one store) never hold the same request.
     #[tokio::test]
@@ -843,7 +901,9 @@ mod subject_request_queue {
                     let store = store.clone();
                     tokio::spawn(async move {
                         let mut claimed = Vec::new();
-                        while let Some(job) = store.claim_subject_request(&format!("w{w}"), 10, 60_000).await.unwrap() {
+                        while let Some(job) =
+                            store.claim_subject_request(&format!("w{w}"), at(10), lease(60_000)).await.unwrap()
+                        {
                             claimed.push(job.request.request_id);
                         }
                         claimed

@@ -88,9 +88,9 @@ pub(crate) fn print_stats(stats: &Stats, as_json: bool) {
         value["workspaces"] = stats
             .workspaces
             .iter()
-            .map(|(id, c)| {
-                let mut row = counts(c);
-                row["workspace_id"] = json!(id.0);
+            .map(|workspace| {
+                let mut row = counts(&workspace.counts);
+                row["workspace_id"] = json!(workspace.workspace_id.0);
                 row
             })
             .collect();
@@ -98,7 +98,8 @@ pub(crate) fn print_stats(stats: &Stats, as_json: bool) {
         return;
     }
     println!("{:<14} {:>12} {:>14} {:>12}", "workspace", "batches", "events", "profiles");
-    for (id, c) in &stats.workspaces {
+    for workspace in &stats.workspaces {
+        let (id, c) = (workspace.workspace_id, &workspace.counts);
         println!("{:<14} {:>12} {:>14} {:>12}", id.0, c.batches, c.events, c.profiles);
     }
     let t = &stats.totals;

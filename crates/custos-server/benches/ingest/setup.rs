@@ -63,5 +63,5 @@ pub(crate) async fn store_returning_users(
 
 pub(crate) async fn workspace_counts(store: &dyn Store, workspace_id: WorkspaceId) -> Counts {
     let stats = store.stats().await.expect("store stats");
-    stats.workspaces.into_iter().find(|(id, _)| *id == workspace_id).map(|(_, counts)| counts).unwrap_or_default()
+    stats.workspaces.into_iter().find(|w| w.workspace_id == workspace_id).map(|w| w.counts).unwrap_or_default()
 }

@@ -46,7 +46,7 @@ pub(super) async fn run(worker: Arc<DsrWorker>, mut stop: watch::Receiver<bool>)
 
 /// Sends the callbacks due, at once; returns how many.
 pub(super) async fn send_due(dsr: &DsrRuntime, client: &reqwest::Client) -> Result<usize, StoreError> {
-    let due = dsr.store.claim_callbacks(dsr.clock.now_ms(), millis(TIMEOUT) * 3, BATCH).await?;
+    let due = dsr.store.claim_callbacks(dsr.clock.now(), TIMEOUT * 3, BATCH).await?;
     let sends = due.iter().map(|delivery| deliver(dsr, client, delivery));
     futures_util::future::join_all(sends).await;
     Ok(due.len())
@@ -68,7 +68,7 @@ async fn deliver(dsr: &DsrRuntime, client: &reqwest::Client, delivery: &Callback
             }
         }
     };
-    if let Err(error) = dsr.store.finish_callback(delivery, &result, dsr.clock.now_ms()).await {
+    if let Err(error) = dsr.store.finish_callback(delivery, &result, dsr.clock.now()).await {
         tracing::warn!(%error, "recording a callback attempt failed; it will be sent again");
     }
 }

@@ -11,7 +11,7 @@ use serde_json::Value;
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipWriter};
 
-use super::{millis, DsrError, DsrRuntime};
+use super::{unix_ms, DsrError, DsrRuntime};
 use crate::profile_view;
 
 /// Bytes per stored chunk; also the most the zip writer buffers.
@@ -66,9 +66,9 @@ impl Chunks<'_> {
 pub(super) async fn run(dsr: &DsrRuntime, owner: &str, request: &SubjectRequest) -> Result<(), DsrError> {
     let (ws, id) = (request.workspace_id, request.request_id.as_str());
     let store = &dsr.store;
-    let profiles = store.begin_export(ws, id, owner, dsr.clock.now_ms()).await?;
+    let profiles = store.begin_export(ws, id, owner, dsr.clock.now()).await?;
     if profiles.is_empty() {
-        return match store.complete_subject_request(ws, id, owner, 0, None, dsr.clock.now_ms()).await? {
+        return match store.complete_subject_request(ws, id, owner, 0, None, dsr.clock.now()).await? {
             true => Ok(()),
             false => Err(DsrError::LeaseLost),
         };
@@ -94,13 +94,13 @@ pub(super) async fn run(dsr: &DsrRuntime, owner: &str, request: &SubjectRequest)
         let mut after = 0;
         loop {
             let page = store.batch_page(ws, *mpid, after, PAGE).await?;
-            let Some((last, _)) = page.last() else { break };
-            after = *last;
-            for (batch_id, body) in &page {
-                let mut batch: Value = serde_json::from_str(body)?;
+            let Some(last) = page.last() else { break };
+            after = last.id;
+            for stored in &page {
+                let mut batch: Value = serde_json::from_str(&stored.body)?;
                 if let Value::Object(fields) = &mut batch {
                     fields.insert("mpid".into(), Value::from(mpid.0.to_string()));
-                    fields.insert("batch_id".into(), Value::from(*batch_id));
+                    fields.insert("batch_id".into(), Value::from(stored.id));
                 }
                 serde_json::to_writer(&mut zip, &batch)?;
                 zip.write_all(b"\n")?;
@@ -112,8 +112,8 @@ pub(super) async fn run(dsr: &DsrRuntime, owner: &str, request: &SubjectRequest)
     zip.finish()?;
     chunks.store(true).await?;
     tracing::info!(profiles = profiles.len(), batches, bytes = chunks.bytes, "access export written");
-    let now = dsr.clock.now_ms();
-    let export = ExportDone { export_bytes: chunks.bytes, expires_at_ms: now + millis(dsr.config.export_ttl) };
+    let now = dsr.clock.now();
+    let export = ExportDone { export_bytes: chunks.bytes, expires_at_ms: unix_ms(now + dsr.config.export_ttl) };
     if !store.complete_subject_request(ws, id, owner, profiles.len() as i64, Some(export), now).await? {
         return Err(DsrError::LeaseLost);
     }

@@ -95,7 +95,7 @@ impl DsrRuntime {
     pub(crate) async fn signer(&self) -> Result<&ProcessorSigner, DsrError> {
         let load = || {
             let configured = self.config.processor_identity.as_ref();
-            ProcessorSigner::load(&*self.store, &self.master_key, configured, &self.domain, self.clock.now_ms())
+            ProcessorSigner::load(&*self.store, &self.master_key, configured, &self.domain, self.clock.now())
         };
         Ok(self.signer.get_or_try_init(load).await?)
     }
@@ -114,9 +114,14 @@ pub struct Clock {
 }
 
 impl Clock {
+    /// The time now.
+    pub fn now(&self) -> time::OffsetDateTime {
+        time::OffsetDateTime::now_utc() + time::Duration::milliseconds(self.ahead_ms.load(Ordering::Relaxed))
+    }
+
     /// Unix milliseconds.
     pub fn now_ms(&self) -> i64 {
-        now_ms().saturating_add(self.ahead_ms.load(Ordering::Relaxed))
+        unix_ms(self.now())
     }
 
     /// Moves this clock (and its clones) on by `by`.
@@ -127,7 +132,12 @@ impl Clock {
 
 /// The system's time, in Unix milliseconds.
 pub(crate) fn now_ms() -> i64 {
-    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+    unix_ms(time::OffsetDateTime::now_utc())
+}
+
+/// Milliseconds since the Unix epoch, as requests' `_ms` times count.
+pub(crate) fn unix_ms(at: time::OffsetDateTime) -> i64 {
+    (at.unix_timestamp_nanos() / 1_000_000) as i64
 }
 
 pub(crate) fn millis(duration: Duration) -> i64 {

@@ -9,13 +9,14 @@
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use custos_store::Store;
+use custos_store::{ProcessorIdentity, Store};
 use rsa::pkcs1::DecodeRsaPrivateKey;
 use rsa::pkcs1v15::SigningKey;
 use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey, LineEnding};
 use rsa::signature::{SignatureEncoding, Signer};
 use rsa::RsaPrivateKey;
 use sha2::Sha256;
+use time::OffsetDateTime;
 
 use crate::config::ProcessorIdentityPem;
 use crate::sealing::MasterKey;
@@ -46,12 +47,12 @@ impl ProcessorSigner {
         master_key: &MasterKey,
         configured: Option<&ProcessorIdentityPem>,
         domain: &str,
-        now_ms: i64,
+        now: OffsetDateTime,
     ) -> Result<ProcessorSigner, SignerError> {
         if let Some(pem) = configured {
             return ProcessorSigner::from_pem(&pem.private_key_pem, &pem.certificate_pem);
         }
-        let (sealed, certificate_pem) = match store.processor_identity().await? {
+        let ProcessorIdentity { key_sealed: sealed, certificate_pem } = match store.processor_identity().await? {
             Some(kept) => kept,
             None => {
                 let domain = domain.to_owned();
@@ -59,7 +60,7 @@ impl ProcessorSigner {
                     .await
                     .map_err(|e| SignerError::Generate(e.to_string()))??;
                 let sealed = master_key.seal(&generated.private_key_pem);
-                store.save_processor_identity(&sealed, &generated.certificate_pem, now_ms).await?
+                store.save_processor_identity(&sealed, &generated.certificate_pem, now).await?
             }
         };
         let key_pem = master_key.open(&sealed).ok_or(SignerError::Sealed)?;

@@ -8,7 +8,7 @@ use custos_store::{ClaimedRequest, Phase, StoreError};
 use tokio::sync::watch;
 use tracing::Instrument;
 
-use super::{export, millis, DsrError, DsrRuntime, DsrWorker, WorkOutcome};
+use super::{export, DsrError, DsrRuntime, DsrWorker, WorkOutcome};
 
 /// How often expired exports are swept.
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
@@ -25,7 +25,7 @@ pub(super) async fn run(worker: Arc<DsrWorker>, mut stop: watch::Receiver<bool>)
     while !*stop.borrow() {
         if last_sweep.elapsed() >= SWEEP_EVERY {
             last_sweep = tokio::time::Instant::now();
-            match dsr.store.expire_exports(dsr.clock.now_ms()).await {
+            match dsr.store.expire_exports(dsr.clock.now()).await {
                 Ok(0) => {}
                 Ok(chunks) => tracing::info!(chunks, "deleted expired access exports"),
                 Err(error) => tracing::warn!(%error, "sweeping expired exports failed"),
@@ -47,7 +47,7 @@ pub(super) async fn run(worker: Arc<DsrWorker>, mut stop: watch::Receiver<bool>)
 /// Takes one due request and carries it out, waking the callback sender
 /// for the status changes it makes.
 pub(super) async fn run_once(dsr: &DsrRuntime, owner: &str) -> Result<WorkOutcome, StoreError> {
-    let Some(job) = dsr.store.claim_subject_request(owner, dsr.clock.now_ms(), millis(dsr.config.lease)).await? else {
+    let Some(job) = dsr.store.claim_subject_request(owner, dsr.clock.now(), dsr.config.lease).await? else {
         return Ok(WorkOutcome::Idle);
     };
     let request = &job.request;
@@ -75,7 +75,7 @@ async fn process(dsr: &DsrRuntime, owner: &str, job: ClaimedRequest) {
             request.attempts - 1,
             request.last_error.as_deref().unwrap_or("none recorded")
         );
-        let _ = dsr.store.fail_subject_request(ws, id, owner, &reason, dsr.clock.now_ms()).await;
+        let _ = dsr.store.fail_subject_request(ws, id, owner, &reason, dsr.clock.now()).await;
         tracing::warn!("data subject request failed: retry budget spent");
         return;
     }
@@ -83,7 +83,7 @@ async fn process(dsr: &DsrRuntime, owner: &str, job: ClaimedRequest) {
     let renew = async {
         loop {
             tokio::time::sleep(lease / 3).await;
-            let until = dsr.clock.now_ms() + millis(lease);
+            let until = dsr.clock.now() + lease;
             if !matches!(dsr.store.renew_subject_request_lease(ws, id, owner, until).await, Ok(true)) {
                 return;
             }
@@ -99,11 +99,11 @@ async fn process(dsr: &DsrRuntime, owner: &str, job: ClaimedRequest) {
     };
     let message: String = error.to_string().chars().take(300).collect();
     let attempt = u32::try_from(request.attempts).unwrap_or(u32::MAX);
-    let now = dsr.clock.now_ms();
+    let now = dsr.clock.now();
     let recorded = match policy.delay_after(attempt) {
         Some(delay) => {
             tracing::warn!(error = %message, attempt, "data subject request attempt failed; will retry");
-            dsr.store.retry_subject_request(ws, id, owner, &message, now + millis(delay), now).await
+            dsr.store.retry_subject_request(ws, id, owner, &message, now + delay, now).await
         }
         None => {
             tracing::warn!(error = %message, attempt, "data subject request failed");
@@ -125,12 +125,12 @@ async fn carry_out(dsr: &DsrRuntime, owner: &str, job: &ClaimedRequest) -> Resul
                 Some(Phase::Erased) => request.matched_profiles.unwrap_or(0),
                 None => {
                     let hasher = |trace: Trace<'_>| dsr.traces.hash(trace);
-                    let report = dsr.store.erase_subject(ws, id, owner, &hasher, dsr.clock.now_ms()).await?;
+                    let report = dsr.store.erase_subject(ws, id, owner, &hasher, dsr.clock.now()).await?;
                     i64::try_from(report.profiles).unwrap_or(i64::MAX)
                 }
             };
             dsr.store.purge_deleted_data().await?;
-            if !dsr.store.complete_subject_request(ws, id, owner, profiles, None, dsr.clock.now_ms()).await? {
+            if !dsr.store.complete_subject_request(ws, id, owner, profiles, None, dsr.clock.now()).await? {
                 return Err(DsrError::LeaseLost);
             }
         }

@@ -162,7 +162,7 @@ async fn cancel(
     Path(id): Path<String>,
     DsrWorkspace(workspace): DsrWorkspace,
 ) -> Result<Response, ApiError> {
-    match state.store.cancel_subject_request(workspace.workspace_id, &id, state.dsr.clock.now_ms()).await? {
+    match state.store.cancel_subject_request(workspace.workspace_id, &id, state.dsr.clock.now()).await? {
         CancelOutcome::Cancelled(request) => {
             state.dsr.callbacks.notify_one();
             let body = json!({

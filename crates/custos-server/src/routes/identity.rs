@@ -10,9 +10,9 @@ use serde_json::{json, Map, Value};
 
 use crate::auth::IdentityInput;
 use crate::batch::{mpid_from_json, InvalidMpid};
-use crate::dsr::now_ms;
 use crate::error::ApiError;
 use crate::state::AppState;
+use time::OffsetDateTime;
 
 pub(super) fn router() -> Router<AppState> {
     Router::new()
@@ -97,7 +97,11 @@ async fn resolve(
     }
     let outcome = loop {
         let candidate = Mpid(rand::random());
-        match state.store.identity_request(input.workspace_id, kind, &identities, previous, candidate, now_ms()).await {
+        match state
+            .store
+            .identity_request(input.workspace_id, kind, &identities, previous, candidate, OffsetDateTime::now_utc())
+            .await
+        {
             // Two requests chose the same new MPID at once: draw another.
             Err(StoreError::Conflict(_)) => continue,
             other => break other?,
@@ -153,7 +157,7 @@ async fn modify(
     if state.store.suppressed(input.workspace_id, &state.dsr.traces.of(&added, Some(mpid))).await? {
         return Ok(Json(json!({ "change_results": [] })));
     }
-    match state.store.modify_identities(input.workspace_id, mpid, &changes, now_ms()).await {
+    match state.store.modify_identities(input.workspace_id, mpid, &changes, OffsetDateTime::now_utc()).await {
         Ok(()) => {}
         Err(StoreError::NotFound) => {
             return Err(ApiError::Identity {

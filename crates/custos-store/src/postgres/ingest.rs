@@ -4,6 +4,7 @@ use sqlx::postgres::{PgArguments, PgPool, PgRow};
 use sqlx::query::Query;
 use sqlx::{Postgres, Row};
 
+use crate::backend::Backend;
 use crate::group_ingest::{Cell, GroupIngest, Param, Step};
 use crate::{IncomingBatch, IngestOutcome, StoreResult};
 
@@ -11,7 +12,7 @@ use crate::{IncomingBatch, IngestOutcome, StoreResult};
 /// [`GroupIngest`] asks for.
 pub(super) async fn store_group(pool: &PgPool, batches: &[IncomingBatch]) -> StoreResult<Vec<IngestOutcome>> {
     let mut tx = pool.begin().await?;
-    let mut ingest = GroupIngest::new(batches, super::NUMBERED_PLACEHOLDERS);
+    let mut ingest = GroupIngest::new(batches, <super::PostgresStore as Backend>::NUMBERED_PLACEHOLDERS);
     loop {
         match ingest.next_step() {
             Step::Read(queries) => {

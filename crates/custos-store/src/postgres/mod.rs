@@ -5,14 +5,14 @@
 
 use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use async_trait::async_trait;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgQueryResult};
+use sqlx::Postgres;
 
-use crate::queries::impl_store;
+use crate::backend::{Backend, RowsAffected};
 use crate::{IncomingBatch, IngestOutcome, StoreResult};
 
 mod ingest;
-
-const NUMBERED_PLACEHOLDERS: bool = true;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -33,12 +33,21 @@ impl PostgresStore {
         MIGRATOR.run(&pool).await?;
         Ok(PostgresStore { pool })
     }
+}
 
-    fn writer(&self) -> &PgPool {
+#[async_trait]
+impl Backend for PostgresStore {
+    type Db = Postgres;
+
+    const NAME: &'static str = "postgres";
+
+    const NUMBERED_PLACEHOLDERS: bool = true;
+
+    fn reader(&self) -> &PgPool {
         &self.pool
     }
 
-    fn reader(&self) -> &PgPool {
+    fn writer(&self) -> &PgPool {
         &self.pool
     }
 
@@ -50,6 +59,17 @@ impl PostgresStore {
     async fn sync_groups(&self) -> StoreResult<()> {
         Ok(())
     }
+
+    /// Nothing to do here: dead tuples remain until (auto)vacuum reuses
+    /// their space. Operators who need erased data gone from the files run
+    /// `VACUUM` on a schedule and encrypt the volume (see ARCHITECTURE.md).
+    async fn purge_old_versions(&self) -> StoreResult<()> {
+        Ok(())
+    }
 }
 
-impl_store!(PostgresStore, sqlx::Postgres, "postgres");
+impl RowsAffected for PgQueryResult {
+    fn rows_affected(&self) -> u64 {
+        PgQueryResult::rows_affected(self)
+    }
+}

@@ -35,6 +35,7 @@ use rusqlite::types::ValueRef;
 use rusqlite::{CachedStatement, Connection};
 use sqlx::SqlitePool;
 
+use crate::backend::Backend;
 use crate::group_ingest::{Cell, GroupIngest, Param, Step};
 use crate::{IncomingBatch, IngestOutcome, StoreError, StoreResult};
 
@@ -157,7 +158,7 @@ fn in_transaction(db: &Connection, batches: &[IncomingBatch]) -> StoreResult<Vec
 }
 
 fn drive(db: &Connection, batches: &[IncomingBatch]) -> StoreResult<Vec<IngestOutcome>> {
-    let mut ingest = GroupIngest::new(batches, super::NUMBERED_PLACEHOLDERS);
+    let mut ingest = GroupIngest::new(batches, <super::SqliteStore as Backend>::NUMBERED_PLACEHOLDERS);
     loop {
         match ingest.next_step() {
             Step::Read(queries) => {

@@ -17,15 +17,16 @@ use std::str::FromStr;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use async_trait::async_trait;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteQueryResult, SqliteSynchronous,
+};
+use sqlx::{Row, Sqlite};
 
-use crate::queries::impl_store;
-use crate::{IncomingBatch, IngestOutcome};
+use crate::backend::{Backend, RowsAffected};
+use crate::{IncomingBatch, IngestOutcome, StoreError, StoreResult};
 
 mod ingest;
-
-/// SQLite binds anonymous (`?`) parameters in order, numbered ones by name.
-const NUMBERED_PLACEHOLDERS: bool = false;
 
 /// How often the background checkpointer copies the WAL back.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
@@ -93,21 +94,53 @@ impl SqliteStore {
         let ingest = ingest::IngestWriter::open(path)?;
         Ok(SqliteStore { writer, ingest, reader, _alive: alive })
     }
+}
 
-    fn writer(&self) -> &SqlitePool {
-        &self.writer
-    }
+#[async_trait]
+impl Backend for SqliteStore {
+    type Db = Sqlite;
+
+    const NAME: &'static str = "sqlite";
+
+    /// SQLite binds anonymous (`?`) parameters in order, numbered ones by name.
+    const NUMBERED_PLACEHOLDERS: bool = false;
 
     fn reader(&self) -> &SqlitePool {
         &self.reader
     }
 
-    async fn commit_group(&self, batches: &[IncomingBatch]) -> crate::StoreResult<Vec<IngestOutcome>> {
+    fn writer(&self) -> &SqlitePool {
+        &self.writer
+    }
+
+    async fn commit_group(&self, batches: &[IncomingBatch]) -> StoreResult<Vec<IngestOutcome>> {
         self.ingest.commit_group(&self.writer, batches).await
     }
 
-    async fn sync_groups(&self) -> crate::StoreResult<()> {
+    async fn sync_groups(&self) -> StoreResult<()> {
         self.ingest.sync().await
+    }
+
+    /// Deleted rows were zeroed in place (`secure_delete`), but older
+    /// versions of their pages may sit in the WAL. A TRUNCATE checkpoint
+    /// copies the WAL back and empties it; it must wait for readers of
+    /// older snapshots, so it is tried for a while.
+    async fn purge_old_versions(&self) -> StoreResult<()> {
+        let mut conn = self.writer.acquire().await?;
+        for _ in 0..200 {
+            let row = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").fetch_one(&mut *conn).await?;
+            if row.try_get::<i64, _>(0)? == 0 {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        Err(StoreError::Busy("the WAL could not be checkpointed: readers held it for 5 s".into()))
+    }
+}
+
+impl RowsAffected for SqliteQueryResult {
+    fn rows_affected(&self) -> u64 {
+        SqliteQueryResult::rows_affected(self)
     }
 }
 
@@ -156,5 +189,3 @@ async fn checkpoint(checkpointer: &SqlitePool, writer: &SqlitePool) -> Result<()
     }
     Ok(())
 }
-
-impl_store!(SqliteStore, sqlx::Sqlite, "sqlite");
