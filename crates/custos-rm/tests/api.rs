@@ -5,6 +5,7 @@
 
 use std::path::Path;
 
+use custos_rm::domain::role::{Actor, Role};
 use custos_rm::store::DataSource;
 use custos_rm::{RequestManager, ServeConfig};
 use serde_json::{json, Value};
@@ -32,7 +33,7 @@ async fn manager(dir: &Path) -> RequestManager {
 async fn start() -> Service {
     let dir = tempfile::tempdir().unwrap();
     let manager = manager(dir.path()).await;
-    let token = manager.issue_api_token().await.unwrap();
+    let (token, _) = manager.issue_api_token(Role::SuperAdmin, "init", &Actor::Cli).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

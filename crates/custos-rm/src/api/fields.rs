@@ -13,6 +13,25 @@ pub(crate) fn object(body: &[u8]) -> Result<Map<String, Value>, RmError> {
     }
 }
 
+/// A JSON object, or a console form's fields as strings (its CSRF token
+/// left out); an empty body is an empty object.
+pub(crate) fn object_or_form(headers: &axum::http::HeaderMap, body: &[u8]) -> Result<Map<String, Value>, RmError> {
+    let is_form = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/x-www-form-urlencoded"));
+    if is_form {
+        return Ok(url::form_urlencoded::parse(body)
+            .filter(|(name, _)| name != "csrf_token")
+            .map(|(name, value)| (name.into_owned(), Value::String(value.into_owned())))
+            .collect());
+    }
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Map::new());
+    }
+    object(body)
+}
+
 /// A text field: absent or null is `None`, anything but a string is a problem.
 pub(crate) fn text(
     object: &Map<String, Value>,

@@ -130,7 +130,8 @@ where
             .await?;
             for job in &cancelled {
                 let name: String = job.try_get("connection_name")?;
-                audit::<B>(&mut *tx, &request_id, Some(&name), "cancelled: the connection was removed", now).await?;
+                audit::<B>(&mut *tx, &request_id, Some(&name), None, "cancelled: the connection was removed", now)
+                    .await?;
             }
             recompute_status::<B>(&mut *tx, &request_id, now).await?;
             tx.commit().await?;

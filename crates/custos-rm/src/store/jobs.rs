@@ -163,7 +163,7 @@ async fn write_job<B: Backend>(
 where
     for<'c> &'c mut Conn<B>: Executor<'c, Database = B::Db>,
     for<'q> <B::Db as Database>::Arguments<'q>: IntoArguments<'q, B::Db>,
-    for<'q> i64: Encode<'q, B::Db> + Type<B::Db>,
+    for<'q> i64: Encode<'q, B::Db> + Decode<'q, B::Db> + Type<B::Db>,
     for<'q> String: Decode<'q, B::Db> + Type<B::Db>,
     for<'q> &'q str: Encode<'q, B::Db> + Type<B::Db>,
     for<'q> Option<&'q str>: Encode<'q, B::Db>,
@@ -214,7 +214,7 @@ where
         .execute(&mut *conn)
         .await?;
     }
-    audit::<B>(&mut *conn, &job.request_id, Some(&job.connection_name), &update.audit, now).await?;
+    audit::<B>(&mut *conn, &job.request_id, Some(&job.connection_name), None, &update.audit, now).await?;
     recompute_status::<B>(&mut *conn, &job.request_id, now).await?;
     Ok(true)
 }
@@ -312,7 +312,7 @@ where
         .execute(&mut *tx)
         .await?;
         let event = format!("{audit_line} (not applied while the worker holds the job; it asks the processor next)");
-        audit::<B>(&mut *tx, &job.request_id, Some(&job.connection_name), &event, now).await?;
+        audit::<B>(&mut *tx, &job.request_id, Some(&job.connection_name), None, &event, now).await?;
         tx.commit().await?;
         Ok(false)
     }
