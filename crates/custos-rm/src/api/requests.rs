@@ -35,7 +35,7 @@ pub(super) async fn create(
     state.wake.notify_one();
     tracing::info!(request = %record.id, kind = record.kind.as_str(), "request created");
     let detail = state.manager.request_detail(&record.id).await?;
-    Ok((StatusCode::CREATED, Json(views::request_detail(&detail, OffsetDateTime::now_utc()))))
+    Ok((StatusCode::CREATED, Json(views::request_detail(&detail, state.manager.now()))))
 }
 
 fn read_draft(body: &[u8]) -> Result<RequestDraft, RmError> {
@@ -120,7 +120,7 @@ pub(super) async fn list(
     if !problems.is_empty() {
         return Err(RmError::Invalid(problems));
     }
-    let now = OffsetDateTime::now_utc();
+    let now = state.manager.now();
     let requests = state.manager.store.list_requests(&filter, now).await?;
     Ok(Json(json!({ "requests": requests.iter().map(|r| views::request(r, now)).collect::<Vec<_>>() })))
 }
@@ -136,7 +136,7 @@ pub(super) async fn show(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, RmError> {
     let detail = state.manager.request_detail(&id).await?;
-    Ok(Json(views::request_detail(&detail, OffsetDateTime::now_utc())))
+    Ok(Json(views::request_detail(&detail, state.manager.now())))
 }
 
 pub(super) async fn results(
