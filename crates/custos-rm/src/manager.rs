@@ -25,7 +25,9 @@ use crate::domain::role::Actor;
 use crate::domain::workflow::{next, Action, Facts};
 use crate::error::RmError;
 use crate::package::{self, ConnectionResults};
-use crate::processor::{Processor, Processors};
+use crate::processor::check::CheckFailure;
+use crate::processor::trust::Trust;
+use crate::processor::{Api, Processor, Processors};
 use crate::sealing::{SealingKey, KEY_ENV, KEY_FILE};
 use crate::store::{
     self, Connection, DataSource, NewConnection, NewJob, NewRequest, RequestDetail, RequestRecord, RmStore,
@@ -118,15 +120,14 @@ impl RequestManager {
         self.clock.now()
     }
 
-    /// Validates, tests against the platform, then saves a connection.
+    /// Validates, tests against the platform, then saves a connection. A
+    /// Custos platform's signing certificate is pinned now (its fingerprint
+    /// is in the connection's view).
     pub async fn connect(&self, draft: ConnectionDraft, actor: &Actor) -> Result<Connection, RmError> {
         let spec = validate_connection(draft).map_err(RmError::Invalid)?;
         let processor =
             Processor::new(self.processors.clone(), spec.target.endpoints(), spec.workspace.clone(), spec.web.clone());
-        let failures = processor.check().await;
-        if !failures.is_empty() {
-            return Err(RmError::ConnectionTest(failures));
-        }
+        let certificate_sha256 = self.check(&processor, &spec.target).await?;
         let (pod, base_url) = match &spec.target {
             Target::Pod(pod) => (Some(pod.as_str().to_owned()), None),
             Target::BaseUrl(url) => (None, Some(url.clone())),
@@ -142,11 +143,66 @@ impl RequestManager {
                 web_key: spec.web.key,
                 web_secret_sealed: self.key.seal(&spec.web.secret),
                 created_at: self.now(),
+                certificate_sha256,
             })
             .await?;
-        let event = format!("connected `{}` (id {})", connection.name, connection.id);
+        let pinned = connection.certificate_sha256.as_deref().map(|f| format!("; certificate {f} pinned"));
+        let event = format!("connected `{}` (id {}){}", connection.name, connection.id, pinned.unwrap_or_default());
         self.store.record_activity(&actor.display(), &event, self.now()).await?;
         Ok(connection)
+    }
+
+    /// Today's connection test, and for a Custos platform the fingerprint of
+    /// the signing certificate it serves now (fetched afresh).
+    async fn check(&self, processor: &Processor, target: &Target) -> Result<Option<String>, RmError> {
+        let mut failures = processor.check().await;
+        let mut fingerprint = None;
+        if failures.is_empty() && matches!(target, Target::BaseUrl(_)) {
+            match self.processors.certificate(&processor.endpoints.dsr, Some(std::time::Duration::ZERO)).await {
+                Ok(certificate) => fingerprint = Some(certificate.fingerprint().to_owned()),
+                Err(error) => failures.push(CheckFailure {
+                    credential: "workspace",
+                    api: Api::Dsr,
+                    status: None,
+                    message: format!("The processor's signing certificate could not be read: {}.", error.cause()),
+                    remedy: "Check that the platform's /v3/discovery names a processor_certificate it serves.".into(),
+                }),
+            }
+        }
+        if failures.is_empty() {
+            Ok(fingerprint)
+        } else {
+            Err(RmError::ConnectionTest(failures))
+        }
+    }
+
+    /// Runs a connection's test again; a Custos platform's certificate, if it
+    /// rotated, is accepted and pinned anew. Returns the connection and the
+    /// fingerprint it had before.
+    pub async fn recheck_connection(&self, id: i64, actor: &Actor) -> Result<(Connection, Option<String>), RmError> {
+        let stored = self
+            .store
+            .stored_connection(id)
+            .await?
+            .ok_or_else(|| RmError::NotFound(format!("no connection has id {id}")))?;
+        let target = target_of(&stored.connection)?;
+        let processor = self.processor_for(&stored)?;
+        let fingerprint = self.check(&processor, &target).await?;
+        let previous = stored.connection.certificate_sha256.clone();
+        let connection = self
+            .store
+            .record_check(id, fingerprint.as_deref(), self.now())
+            .await?
+            .ok_or_else(|| RmError::NotFound(format!("no connection has id {id}")))?;
+        let event = match (&previous, &fingerprint) {
+            (Some(before), Some(now)) if before != now => {
+                format!("re-checked `{}`: certificate {now} pinned, replacing {before}", connection.name)
+            }
+            (None, Some(now)) => format!("re-checked `{}`: certificate {now} pinned", connection.name),
+            _ => format!("re-checked `{}`: every check passed", connection.name),
+        };
+        self.store.record_activity(&actor.display(), &event, self.now()).await?;
+        Ok((connection, previous))
     }
 
     pub async fn remove_connection(&self, id: i64, actor: &Actor) -> Result<(), RmError> {
@@ -281,6 +337,25 @@ impl RequestManager {
 async fn key_opens_store(store: &dyn RmStore, key: &SealingKey) -> Result<bool, store::StoreError> {
     let stored = store.setting_or_insert(KEY_CHECK_SETTING, &key.seal(KEY_CHECK_TEXT)).await?;
     Ok(key.open(&stored).as_deref() == Some(KEY_CHECK_TEXT))
+}
+
+/// What a connection's processor certificate must satisfy before its
+/// signatures are believed: for mParticle, a chain to the system's roots
+/// naming the DSR host; for a Custos platform, the pinned certificate.
+pub fn trust_of(connection: &Connection) -> Result<Trust, RmError> {
+    let target = target_of(connection)?;
+    Ok(match &target {
+        Target::Pod(_) => {
+            let dsr = target.endpoints().dsr;
+            let domain =
+                url::Url::parse(&dsr).ok().and_then(|url| url.host_str().map(str::to_owned)).unwrap_or_default();
+            Trust::Chain { domain }
+        }
+        Target::BaseUrl(_) => match &connection.certificate_sha256 {
+            Some(fingerprint) => Trust::Pinned(fingerprint.clone()),
+            None => Trust::Unpinned,
+        },
+    })
 }
 
 pub fn target_of(connection: &Connection) -> Result<Target, RmError> {

@@ -28,6 +28,8 @@ pub fn connection(connection: &Connection) -> Value {
         "workspace_key": connection.workspace_key,
         "web_key": connection.web_key,
         "created_at": timestamp(connection.created_at),
+        "checked_at": optional_timestamp(connection.checked_at),
+        "certificate_sha256": connection.certificate_sha256,
     });
     match (&connection.pod, &connection.base_url) {
         (Some(pod), _) => value["pod"] = json!(pod),

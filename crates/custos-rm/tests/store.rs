@@ -39,6 +39,7 @@ fn new_connection(name: &str) -> NewConnection {
         web_key: format!("{name}-bk"),
         web_secret_sealed: format!("sealed-{name}-bs"),
         created_at: at(0),
+        certificate_sha256: Some(format!("{name}-fingerprint")),
     }
 }
 
@@ -111,7 +112,21 @@ async fn connection_names_are_unique_among_connections_not_removed() {
         assert!(!store.remove_connection(first.id, at(6)).await.unwrap());
         assert_eq!(store.list_connections().await.unwrap(), [us]);
         // The name is free again.
-        store.insert_connection(new_connection("eu")).await.unwrap();
+        let again = store.insert_connection(new_connection("eu")).await.unwrap();
+        // A check is recorded, and pins a certificate when it gives one.
+        let stored = store.stored_connection(again.id).await.unwrap().unwrap();
+        assert_eq!(stored.connection.certificate_sha256.as_deref(), Some("eu-fingerprint"));
+        assert_eq!(stored.workspace_secret_sealed, "sealed-eu-ws");
+        let checked = store.record_check(again.id, Some("rotated"), at(9)).await.unwrap().unwrap();
+        assert_eq!((checked.certificate_sha256.as_deref(), checked.checked_at), (Some("rotated"), Some(at(9))));
+        let unpinned = store.record_check(again.id, None, at(10)).await.unwrap().unwrap();
+        assert_eq!(
+            unpinned.certificate_sha256.as_deref(),
+            Some("rotated"),
+            "a check without a certificate keeps the pin"
+        );
+        assert!(store.record_check(first.id, None, at(11)).await.unwrap().is_none(), "removed");
+        assert!(store.stored_connection(first.id).await.unwrap().is_none());
     }
 }
 

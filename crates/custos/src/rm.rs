@@ -49,6 +49,15 @@ pub(crate) enum RmCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Run a connection's test again; a Custos platform's current signing certificate is pinned (a rotated one accepted).
+    Recheck {
+        #[command(flatten)]
+        data: RmDataArgs,
+        /// The connection's id.
+        id: i64,
+        #[arg(long)]
+        json: bool,
+    },
     /// Remove a connection; its unfinished work is cancelled.
     Disconnect {
         #[command(flatten)]
@@ -373,10 +382,13 @@ pub(crate) async fn run(command: RmCommand) -> anyhow::Result<()> {
             };
             let connection = manager.connect(draft, &Actor::Cli).await.map_err(explain)?;
             print(&views::connection(&connection), args.json, |c| {
+                let pinned =
+                    c["certificate_sha256"].as_str().map(|f| format!("\nsigning certificate pinned: SHA-256 {f}"));
                 format!(
-                    "connected `{}` (id {}): the credentials passed every check",
+                    "connected `{}` (id {}): the credentials passed every check{}",
                     c["name"].as_str().unwrap_or(""),
-                    c["id"]
+                    c["id"],
+                    pinned.unwrap_or_default()
                 )
             });
         }
@@ -392,6 +404,19 @@ pub(crate) async fn run(command: RmCommand) -> anyhow::Result<()> {
                     })
                     .collect::<Vec<_>>()
                     .join("\n")
+            });
+        }
+        RmCommand::Recheck { data, id, json } => {
+            let manager = data.open().await?;
+            let (connection, previous) = manager.recheck_connection(id, &Actor::Cli).await.map_err(explain)?;
+            let mut value = views::connection(&connection);
+            value["previous_certificate_sha256"] = serde_json::json!(previous);
+            print(&value, json, |c| match (c["certificate_sha256"].as_str(), previous.as_deref()) {
+                (Some(now), Some(before)) if now != before => {
+                    format!("every check passed; the rotated certificate {now} is pinned (was {before})")
+                }
+                (Some(now), _) => format!("every check passed; certificate {now} is pinned"),
+                _ => "every check passed".to_owned(),
             });
         }
         RmCommand::Disconnect { data, id } => {

@@ -1112,3 +1112,57 @@ async fn a_request_manager_killed_in_each_new_state_resumes_it() {
         smtp.wait_for(BYSTANDER, "Your privacy request was closed", 1).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_custos_platforms_certificate_is_pinned_and_a_rotated_one_accepted_only_by_a_recheck() {
+    let root = tempfile::tempdir().unwrap();
+    let mut eu = Platform::start(root.path(), "eu", &["--skipped-waiting-period", "1h"]).await;
+    eu.ingest(SUBJECT, "eu-checkout").await;
+    let rm = Rm::start(root.path(), RmBackend::Sqlite, "10m").await;
+    let connection = rm.connect(&eu).await;
+    let pinned = connection["certificate_sha256"].as_str().unwrap().to_owned();
+    assert_eq!(pinned.len(), 95, "{connection}");
+    let deletion = rm.create("deletion", "gdpr", SUBJECT).await;
+    let id = deletion["id"].as_str().unwrap();
+    let waiting = rm.wait_for(id, "submitted", |r| job(r, "eu")["step"] == "waiting").await;
+    let subject_request_id = job(&waiting, "eu")["subject_request_id"].as_str().unwrap().to_owned();
+    let callback = |(body, signature): (Vec<u8>, String)| {
+        http()
+            .post(rm.url("/rm/v1/callbacks/opendsr"))
+            .header("content-type", "application/json")
+            .header("X-OpenDSR-Signature", signature)
+            .body(body)
+            .send()
+    };
+    assert_eq!(callback(eu.signed_status(&subject_request_id).await).await.unwrap().status(), 202);
+
+    // The platform rotates its signing certificate: its signatures are refused until a re-check.
+    let (certificate, key) = (root.path().join("rotated.pem"), root.path().join("rotated.key"));
+    run_ok(
+        Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=eu"])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&certificate),
+    );
+    eu.stop();
+    eu.extra.extend(["--processor-certificate".to_owned(), certificate.display().to_string()]);
+    eu.extra.extend(["--processor-key".to_owned(), key.display().to_string()]);
+    eu.restart().await;
+    assert_eq!(callback(eu.signed_status(&subject_request_id).await).await.unwrap().status(), 401);
+    let (status, rechecked) = rm.post(&format!("/rm/v1/connections/{}/recheck", connection["id"]), &json!({})).await;
+    assert_eq!(status, 200, "{rechecked}");
+    assert_eq!(
+        (&rechecked["certificate_rotated"], &rechecked["previous_certificate_sha256"]),
+        (&json!(true), &json!(pinned))
+    );
+    let openssl =
+        run_ok(Command::new("openssl").args(["x509", "-noout", "-fingerprint", "-sha256", "-in"]).arg(&certificate));
+    let printed = String::from_utf8(openssl.stdout).unwrap();
+    assert!(printed.trim().ends_with(rechecked["certificate_sha256"].as_str().unwrap()), "{printed} {rechecked}");
+    assert_eq!(callback(eu.signed_status(&subject_request_id).await).await.unwrap().status(), 202);
+    // The command line re-checks too; nothing rotated since.
+    let again = json_stdout(&run_ok(rm.cli(&["recheck", "--json", &connection["id"].to_string()])));
+    assert_eq!(again["certificate_sha256"], rechecked["certificate_sha256"]);
+}

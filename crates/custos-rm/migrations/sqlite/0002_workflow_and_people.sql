@@ -8,6 +8,11 @@ ALTER TABLE api_tokens ADD COLUMN name TEXT;
 ALTER TABLE api_tokens ADD COLUMN role TEXT NOT NULL DEFAULT 'super_admin';
 UPDATE api_tokens SET name = 'token-' || id WHERE name IS NULL;
 
+-- A Custos platform's signing certificate, pinned by its SHA-256 fingerprint
+-- when connected, and accepted anew only by a re-check.
+ALTER TABLE connections ADD COLUMN certificate_sha256 TEXT;
+ALTER TABLE connections ADD COLUMN checked_at INTEGER;
+
 -- Requests keep what their workflow needs; the old job-derived statuses map onto it.
 ALTER TABLE requests ADD COLUMN verify INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE requests ADD COLUMN needs_approval INTEGER NOT NULL DEFAULT 0;

@@ -1,4 +1,5 @@
-//! `/rm/v1/connections`: connect a platform (after testing it), list, remove.
+//! `/rm/v1/connections`: connect a platform (after testing it), list,
+//! re-check (accepting a Custos platform's rotated certificate), remove.
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -57,4 +58,19 @@ pub(super) async fn remove(
     state.manager.remove_connection(id, caller.actor()).await?;
     tracing::info!(connection = id, "connection removed");
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /rm/v1/connections/{id}/recheck`: the connection test again; a
+/// Custos platform's current certificate is pinned.
+pub(super) async fn recheck(
+    caller: Require<ManageConnections>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, RmError> {
+    let id: i64 = id.parse().map_err(|_| RmError::invalid("id", "must be a connection's numeric id"))?;
+    let (connection, previous) = state.manager.recheck_connection(id, caller.actor()).await?;
+    let mut view = views::connection(&connection);
+    view["certificate_rotated"] = serde_json::json!(previous.is_some() && previous != connection.certificate_sha256);
+    view["previous_certificate_sha256"] = serde_json::json!(previous);
+    Ok(Json(view))
 }

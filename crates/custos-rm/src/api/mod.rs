@@ -55,6 +55,7 @@ pub(crate) fn router(manager: RequestManager, wake: Arc<Notify>, retry: RetryPol
         .route("/rm/v1/me", get(people::me))
         .route("/rm/v1/connections", post(connections::create).get(connections::list))
         .route("/rm/v1/connections/{id}", delete(connections::remove))
+        .route("/rm/v1/connections/{id}/recheck", post(connections::recheck))
         .route("/rm/v1/requests", post(requests::create).get(requests::list))
         .route("/rm/v1/requests.csv", get(requests::csv))
         .route("/rm/v1/requests/approve", post(requests::approve_many))

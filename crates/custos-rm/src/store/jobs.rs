@@ -56,7 +56,7 @@ const WORK_ITEM: &str = "SELECT j.id, j.request_id, j.connection_id, j.connectio
      (SELECT COUNT(*) FROM job_results r WHERE r.job_id = j.id) AS results_count, \
      q.kind, q.regulation, q.subject_sealed, q.received_at, \
      c.name AS c_name, c.pod, c.base_url, c.workspace_key, c.workspace_secret_sealed, c.web_key, \
-     c.web_secret_sealed, c.created_at AS c_created_at, c.removed_at \
+     c.web_secret_sealed, c.created_at AS c_created_at, c.removed_at, c.certificate_sha256, c.checked_at \
      FROM jobs j JOIN requests q ON q.id = j.request_id JOIN connections c ON c.id = j.connection_id";
 
 pub(super) fn job_from_row<B: Backend>(row: &DbRow<B>) -> StoreResult<JobRecord>
@@ -108,6 +108,8 @@ where
                 workspace_key: row.try_get("workspace_key")?,
                 web_key: row.try_get("web_key")?,
                 created_at: from_ms(row.try_get("c_created_at")?),
+                certificate_sha256: row.try_get("certificate_sha256")?,
+                checked_at: row.try_get::<Option<i64>, _>("checked_at")?.map(from_ms),
             },
             workspace_secret_sealed: row.try_get("workspace_secret_sealed")?,
             web_secret_sealed: row.try_get("web_secret_sealed")?,

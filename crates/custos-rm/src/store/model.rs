@@ -18,6 +18,8 @@ pub struct NewConnection {
     pub web_key: String,
     pub web_secret_sealed: String,
     pub created_at: OffsetDateTime,
+    /// A Custos platform's signing certificate, pinned.
+    pub certificate_sha256: Option<String>,
 }
 
 /// A connection as shown: no secrets.
@@ -30,6 +32,10 @@ pub struct Connection {
     pub workspace_key: String,
     pub web_key: String,
     pub created_at: OffsetDateTime,
+    /// The pinned SHA-256 fingerprint of a Custos platform's signing certificate.
+    pub certificate_sha256: Option<String>,
+    /// When it was last checked (connected or re-checked).
+    pub checked_at: Option<OffsetDateTime>,
 }
 
 /// A connection with its sealed secrets, for the worker.

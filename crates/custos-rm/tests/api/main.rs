@@ -77,6 +77,7 @@ impl Service {
             web_key: "bk".into(),
             web_secret_sealed: sealed,
             created_at: self.manager.now(),
+            certificate_sha256: None,
         };
         self.manager.store.insert_connection(connection).await.unwrap();
     }

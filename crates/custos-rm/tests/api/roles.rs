@@ -14,6 +14,7 @@ const ROUTES: &[(&str, &str, Permission)] = &[
     ("GET", "/rm/v1/connections", Permission::ConnectionsRead),
     ("POST", "/rm/v1/connections", Permission::ConnectionsManage),
     ("DELETE", "/rm/v1/connections/999", Permission::ConnectionsManage),
+    ("POST", "/rm/v1/connections/999/recheck", Permission::ConnectionsManage),
     ("GET", "/rm/v1/requests", Permission::RequestsRead),
     ("POST", "/rm/v1/requests", Permission::RequestsCreate),
     ("GET", "/rm/v1/requests.csv?from=2025-01-01&to=2025-01-31", Permission::RequestsRead),
