@@ -1166,3 +1166,71 @@ async fn a_custos_platforms_certificate_is_pinned_and_a_rotated_one_accepted_onl
     let again = json_stdout(&run_ok(rm.cli(&["recheck", "--json", &connection["id"].to_string()])));
     assert_eq!(again["certificate_sha256"], rechecked["certificate_sha256"]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn people_and_scoped_tokens_are_managed_from_the_command_line() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("rm");
+    let public_url = "https://rm.example.com";
+    let init = json_stdout(&run_ok(custos().args(["rm", "init", "--json", "--data-dir"]).arg(&dir).args([
+        "--admin-email",
+        "Admin@Example.com",
+        "--public-url",
+        public_url,
+    ])));
+    assert_eq!(init["console"]["email"], "admin@example.com");
+    let invite = init["console"]["invite_url"].as_str().unwrap();
+    assert!(invite.starts_with(&format!("{public_url}/invite/")), "{init}");
+    let cli = |args: &[&str]| {
+        let mut command = custos();
+        command.arg("rm").args(args).arg("--data-dir").arg(&dir);
+        command
+    };
+    let invited = json_stdout(&run_ok(
+        cli(&["users", "invite", "--json", "--email", "viewer@example.com", "--role", "viewer"])
+            .env("CUSTOS_RM_PUBLIC_URL", public_url),
+    ));
+    assert!(invited["invite_url"].as_str().unwrap().starts_with(&format!("{public_url}/invite/")), "{invited}");
+    let output = run(cli(&["users", "invite", "--email", "x@example.com", "--role", "admin"]));
+    assert!(!output.status.success() && String::from_utf8_lossy(&output.stderr).contains("is not a role"));
+    let users = json_stdout(&run_ok(cli(&["users", "list", "--json"])));
+    let roles: Vec<(&str, &str)> = users["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| (u["email"].as_str().unwrap(), u["role"].as_str().unwrap()))
+        .collect();
+    assert_eq!(roles, [("admin@example.com", "super_admin"), ("viewer@example.com", "viewer")]);
+    let reset = json_stdout(&run_ok(cli(&["users", "reset-password", "--json", "--email", "viewer@example.com"])));
+    assert!(reset["reset_url"].as_str().unwrap().contains("/invite/"));
+    let output = run(cli(&["users", "remove", "--email", "admin@example.com"]));
+    assert!(!output.status.success(), "the last Super Admin stays");
+    run_ok(cli(&["users", "remove", "--email", "viewer@example.com"]));
+
+    // A Viewer token reads, and changes nothing.
+    let viewer = json_stdout(&run_ok(cli(&["tokens", "create", "--role", "viewer", "--name", "auditor", "--json"])));
+    assert_eq!((&viewer["name"], &viewer["role"]), (&json!("auditor"), &json!("viewer")));
+    let port = free_port();
+    let mut serve = custos();
+    serve.args(["rm", "serve", "--data-dir"]).arg(&dir).args(["--listen", &format!("127.0.0.1:{port}")]);
+    let server = Process::start(serve, port, &root.path().join("rm.log")).await;
+    let token = viewer["api_token"].as_str().unwrap();
+    let (status, me) =
+        read(http().get(format!("{}/rm/v1/me", server.base)).bearer_auth(token).send().await.unwrap()).await;
+    assert_eq!((status, &me["actor"]), (200, &json!("token auditor")));
+    let body = json!({"type": "access", "regulation": "gdpr", "subject": {"email": SUBJECT}});
+    let (status, refused) = read(
+        http().post(format!("{}/rm/v1/requests", server.base)).bearer_auth(token).json(&body).send().await.unwrap(),
+    )
+    .await;
+    assert_eq!((status, &refused["errors"][0]["permission"]), (403, &json!("requests:create")), "{refused}");
+    // The console's pages are served: sign-in, and the invite link's page under this listener.
+    let login = http().get(format!("{}/login", server.base)).send().await.unwrap();
+    assert_eq!(login.status(), 200);
+    let path = invite.trim_start_matches(public_url);
+    assert_eq!(http().get(format!("{}{path}", server.base)).send().await.unwrap().status(), 200);
+    let (_, log) =
+        read(http().get(format!("{}/rm/v1/audit", server.base)).bearer_auth(token).send().await.unwrap()).await;
+    let events: Vec<&str> = log["entries"].as_array().unwrap().iter().map(|e| e["event"].as_str().unwrap()).collect();
+    assert!(events.contains(&"issued the API token auditor as Viewer"), "{events:?}");
+}
