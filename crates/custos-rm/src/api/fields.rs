@@ -32,6 +32,26 @@ pub(crate) fn object_or_form(headers: &axum::http::HeaderMap, body: &[u8]) -> Re
     object(body)
 }
 
+/// A body's fields ([`object_or_form`]), with a problem for each one not in `known`.
+pub(crate) fn read_body(
+    headers: &axum::http::HeaderMap,
+    body: &[u8],
+    known: &[&str],
+) -> Result<(Map<String, Value>, Vec<FieldError>), RmError> {
+    let body = object_or_form(headers, body)?;
+    let mut problems = Vec::new();
+    no_unknown_fields(&body, known, "", &mut problems);
+    Ok((body, problems))
+}
+
+/// `value`, or a problem saying `field` is required (unless it has one already).
+pub(crate) fn required<T>(value: Option<T>, field: &str, problems: &mut Vec<FieldError>) -> Option<T> {
+    if value.is_none() && !problems.iter().any(|problem| problem.field == field) {
+        problems.push(FieldError::new(field, "is required"));
+    }
+    value
+}
+
 /// A text field: absent or null is `None`, anything but a string is a problem.
 pub(crate) fn text(
     object: &Map<String, Value>,

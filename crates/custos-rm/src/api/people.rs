@@ -13,7 +13,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use super::auth::{Caller, ManageRequests, ManageUsers, ReadAudit, Require};
-use super::fields::{no_unknown_fields, object_or_form, text};
+use super::fields::{read_body, required, text};
 use super::AppState;
 use crate::domain::role::Role;
 use crate::domain::FieldError;
@@ -59,16 +59,13 @@ pub(super) async fn invite(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), RmError> {
-    let body = object_or_form(&headers, &body)?;
-    let mut problems = Vec::new();
-    no_unknown_fields(&body, &["email", "role", "notify"], "", &mut problems);
+    let (body, mut problems) = read_body(&headers, &body, &["email", "role", "notify"])?;
     let email = text(&body, "email", "email", &mut problems);
+    let email = required(email, "email", &mut problems);
     let role = role(&body, &mut problems);
+    let role = required(role, "role", &mut problems);
     let notify = flag(&body, "notify", &mut problems);
     let (Some(email), Some(role), true) = (email, role, problems.is_empty()) else {
-        if problems.is_empty() {
-            problems.push(FieldError::new("email", "email and role are required"));
-        }
         return Err(RmError::Invalid(problems));
     };
     let (user, link) = state.manager.invite_user(&email, role, notify, caller.actor()).await?;
@@ -86,9 +83,7 @@ pub(super) async fn update(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, RmError> {
-    let body = object_or_form(&headers, &body)?;
-    let mut problems = Vec::new();
-    no_unknown_fields(&body, &["role", "notify"], "", &mut problems);
+    let (body, mut problems) = read_body(&headers, &body, &["role", "notify"])?;
     let role = role(&body, &mut problems);
     let notify = flag(&body, "notify", &mut problems);
     if !problems.is_empty() {
@@ -123,15 +118,11 @@ pub(super) async fn issue_token(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), RmError> {
-    let body = object_or_form(&headers, &body)?;
-    let mut problems = Vec::new();
-    no_unknown_fields(&body, &["role", "name"], "", &mut problems);
+    let (body, mut problems) = read_body(&headers, &body, &["role", "name"])?;
     let role = role(&body, &mut problems);
+    let role = required(role, "role", &mut problems);
     let name = text(&body, "name", "name", &mut problems);
     let (Some(role), true) = (role, problems.is_empty()) else {
-        if problems.is_empty() {
-            problems.push(FieldError::new("role", "is required"));
-        }
         return Err(RmError::Invalid(problems));
     };
     let name = name.unwrap_or_else(|| format!("{}-token", role.as_str()));

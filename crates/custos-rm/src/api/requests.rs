@@ -15,7 +15,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use super::auth::{CreateRequests, ManageRequests, ReadRequests, Require};
-use super::fields::{no_unknown_fields, object, object_or_form, text};
+use super::fields::{no_unknown_fields, object, object_or_form, read_body, text};
 use super::AppState;
 use crate::domain::request::{Regulation, RequestDraft, RequestKind, RequestStatus};
 use crate::domain::FieldError;
@@ -208,9 +208,7 @@ pub(super) async fn deny(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, RmError> {
-    let body = object_or_form(&headers, &body)?;
-    let mut problems = Vec::new();
-    no_unknown_fields(&body, &["reason"], "", &mut problems);
+    let (body, mut problems) = read_body(&headers, &body, &["reason"])?;
     let reason = text(&body, "reason", "reason", &mut problems).unwrap_or_default();
     if !problems.is_empty() {
         return Err(RmError::Invalid(problems));
@@ -228,9 +226,7 @@ pub(super) async fn extend(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, RmError> {
-    let body = object_or_form(&headers, &body)?;
-    let mut problems = Vec::new();
-    no_unknown_fields(&body, &["reason", "days"], "", &mut problems);
+    let (body, mut problems) = read_body(&headers, &body, &["reason", "days"])?;
     let reason = text(&body, "reason", "reason", &mut problems).unwrap_or_default();
     let days = match body.get("days") {
         Some(Value::Number(days)) => days.as_i64(),

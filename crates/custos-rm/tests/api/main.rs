@@ -101,10 +101,7 @@ impl Service {
         if let Some(body) = body {
             request = request.json(&body);
         }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        read(request).await
     }
 
     async fn post(&self, path: &str, body: Value) -> (u16, Value) {
@@ -114,6 +111,14 @@ impl Service {
     async fn get(&self, path: &str) -> (u16, Value) {
         self.call(reqwest::Method::GET, path, Some(&self.token), None).await
     }
+}
+
+/// Sends `request`: its status, and its body as JSON (or as a string).
+async fn read(request: reqwest::RequestBuilder) -> (u16, Value) {
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
 }
 
 fn fields(errors: &Value) -> Vec<String> {

@@ -6,7 +6,7 @@ use custos_rm::domain::role::{Actor, Permission, Role};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use super::{start, Service};
+use super::{read, start, Service};
 
 /// Every route but `/rm/v1/me` (any caller) and the callback receiver
 /// (signatures), with the permission it requires.
@@ -80,10 +80,7 @@ impl Browser {
         if let Some(body) = body {
             request = request.json(&body);
         }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        read(request).await
     }
 }
 
