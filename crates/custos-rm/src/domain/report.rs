@@ -44,10 +44,10 @@ fn date_time(at: OffsetDateTime) -> String {
 }
 
 /// One row of the report: `extended` is the extended deadline, if any;
-/// `completed` and `days_taken` are empty while the request is open;
-/// `outcome` is its status.
+/// `completed` is when it was answered (closed, or its package sent to the
+/// subject), and it and `days_taken` are empty until then; `outcome` is its status.
 pub fn csv_row(request: &ReportedRequest) -> [String; 9] {
-    let closed = request.finished_at;
+    let answered = request.finished_at;
     [
         request.id.clone(),
         request.kind.as_str().to_owned(),
@@ -55,9 +55,9 @@ pub fn csv_row(request: &ReportedRequest) -> [String; 9] {
         date_time(request.received_at),
         date_time(request.deadline),
         request.extended_deadline.map(date_time).unwrap_or_default(),
-        closed.map(date_time).unwrap_or_default(),
+        answered.map(date_time).unwrap_or_default(),
         request.status.as_str().to_owned(),
-        closed.map(|at| days_taken(request.received_at, at).to_string()).unwrap_or_default(),
+        answered.map(|at| days_taken(request.received_at, at).to_string()).unwrap_or_default(),
     ]
 }
 
@@ -66,9 +66,9 @@ pub fn csv_row(request: &ReportedRequest) -> [String; 9] {
 pub struct Summary {
     /// Requests not closed.
     pub open: u64,
-    /// Open requests past their deadline.
+    /// Open requests past their deadline (not answered in time).
     pub overdue: u64,
-    /// Open requests whose deadline falls within the next 7 days.
+    /// Open requests not yet answered whose deadline falls within the next 7 days.
     pub due_this_week: u64,
     /// Median days to complete, per type, of completed requests (none yet: `None`).
     pub median_days: Vec<(RequestKind, Option<f64>)>,
@@ -77,9 +77,12 @@ pub struct Summary {
 /// The figures of `requests` at `now`.
 pub fn summarize(requests: &[ReportedRequest], now: OffsetDateTime) -> Summary {
     let open: Vec<&ReportedRequest> = requests.iter().filter(|r| !r.status.is_closed()).collect();
-    let overdue = open.iter().filter(|r| r.effective_deadline() < now).count() as u64;
+    // An access request whose package went out is answered, though open until downloaded.
+    let overdue = open.iter().filter(|r| r.finished_at.unwrap_or(now) > r.effective_deadline()).count() as u64;
     let week = now + Duration::days(7);
-    let due_this_week = open.iter().filter(|r| (now..=week).contains(&r.effective_deadline())).count() as u64;
+    let due_this_week =
+        open.iter().filter(|r| r.finished_at.is_none() && (now..=week).contains(&r.effective_deadline())).count()
+            as u64;
     let median_days = RequestKind::ALL
         .into_iter()
         .map(|kind| {
@@ -101,7 +104,8 @@ pub fn median(values: &mut [f64]) -> Option<f64> {
     }
     values.sort_by(f64::total_cmp);
     let middle = values.len() / 2;
-    let median = if values.len() % 2 == 0 { (values[middle - 1] + values[middle]) / 2.0 } else { values[middle] };
+    let median =
+        if values.len().is_multiple_of(2) { (values[middle - 1] + values[middle]) / 2.0 } else { values[middle] };
     Some((median * 10.0).round() / 10.0)
 }
 
@@ -172,6 +176,11 @@ mod tests {
             request(RequestKind::Access, RequestStatus::Processing, now - Duration::days(40), None),
             // Open, due in 3 days.
             request(RequestKind::Deletion, RequestStatus::Verifying, now - Duration::days(27), None),
+            // Answered in time (its package went out), waiting for the download: not overdue.
+            ReportedRequest {
+                finished_at: Some(now - Duration::days(20)),
+                ..request(RequestKind::Access, RequestStatus::AwaitingDelivery, now - Duration::days(40), None)
+            },
             // Open, but extended past this week.
             ReportedRequest {
                 extended_deadline: Some(now + Duration::days(20)),
@@ -186,7 +195,7 @@ mod tests {
             request(RequestKind::Deletion, RequestStatus::Completed, now - Duration::days(60), Some(7)),
         ];
         let summary = summarize(&requests, now);
-        assert_eq!((summary.open, summary.overdue, summary.due_this_week), (3, 1, 1));
+        assert_eq!((summary.open, summary.overdue, summary.due_this_week), (4, 1, 1));
         assert_eq!(
             summary.median_days,
             [(RequestKind::Access, Some(3.5)), (RequestKind::Deletion, Some(7.0)), (RequestKind::OptOut, None)]
