@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 
 use custos_rm::domain::connection::ConnectionDraft;
 use custos_rm::domain::request::{RequestDraft, RequestStatus};
+use custos_rm::domain::role::Actor;
 use custos_rm::processor::{Api, PACING_SHARE};
 use custos_rm::store::DataSource;
 use custos_rm::worker::WorkerConfig;
@@ -168,16 +169,19 @@ async fn run(settings: Settings) {
     let web = &platform.org["inputs"]["web"];
     let text = |v: &Value| v.as_str().map(str::to_owned);
     manager
-        .connect(ConnectionDraft {
-            name: Some("platform".into()),
-            kind: Some("mparticle".into()),
-            base_url: Some(platform.base.clone()),
-            workspace_key: text(&workspace["key"]),
-            workspace_secret: text(&workspace["secret"]),
-            web_key: text(&web["key"]),
-            web_secret: text(&web["secret"]),
-            ..ConnectionDraft::default()
-        })
+        .connect(
+            ConnectionDraft {
+                name: Some("platform".into()),
+                kind: Some("mparticle".into()),
+                base_url: Some(platform.base.clone()),
+                workspace_key: text(&workspace["key"]),
+                workspace_secret: text(&workspace["secret"]),
+                web_key: text(&web["key"]),
+                web_secret: text(&web["secret"]),
+                ..ConnectionDraft::default()
+            },
+            &Actor::Cli,
+        )
         .await
         .unwrap();
     let creating = Instant::now();
@@ -188,7 +192,7 @@ async fn run(settings: Settings) {
             email: Some(subject(n)),
             ..RequestDraft::default()
         };
-        manager.create_request(draft).await.unwrap();
+        manager.create_request(draft, &Actor::Cli).await.unwrap();
     }
     println!("  created {count} requests in {:.1}s", creating.elapsed().as_secs_f64());
 

@@ -11,6 +11,9 @@ pub enum RmError {
     Invalid(Vec<FieldError>),
     #[error("{0}")]
     Unauthorized(String),
+    /// The caller is known but may not do this: the permission it needs, named.
+    #[error("{message}")]
+    Forbidden { permission: &'static str, message: String },
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]

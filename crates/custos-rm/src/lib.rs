@@ -10,13 +10,20 @@
 //!   their documented rate limits; the connection test; signature checks.
 //! - [`worker`]: runs jobs from the store, resumable after a crash.
 //! - [`manager`]: the operations the HTTP API and the CLI share.
-//! - `api`: the axum HTTP API under `/rm/v1`; [`views`]: its JSON.
+//! - [`config`]: how requests are taken in and answered (`--verify`, …).
+//! - [`mail`]: messages to subjects and operators, and SMTP.
+//! - [`housekeeping`]: the workflow's timers and the outbox, every second.
+//! - `api`: the axum HTTP API under `/rm/v1`, the console's routes and the
+//!   subjects' pages; [`views`]: its JSON.
 //! - [`package`]: an access request's results as one zip.
 //! - [`sealing`], [`token`]: the key that seals secrets, and the admin token.
 
 mod api;
+pub mod config;
 pub mod domain;
 pub mod error;
+pub mod housekeeping;
+pub mod mail;
 pub mod manager;
 pub mod package;
 pub mod processor;
@@ -71,13 +78,21 @@ pub async fn serve_with(
     worker_config: WorkerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let invalid = |error: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, error);
+    let mailer = manager.config.smtp.as_ref().map(mail::Mailer::new).transpose().map_err(invalid)?;
     let wake = Arc::new(Notify::new());
-    let (stop_sender, mut stop) = tokio::sync::watch::channel(false);
-    let app = api::router(manager.clone(), wake.clone(), worker_config.retry.clone());
+    let (stop_sender, stop) = tokio::sync::watch::channel(false);
+    let stopped = move || {
+        let mut stop = stop.clone();
+        async move {
+            let _ = stop.wait_for(|stopped| *stopped).await;
+        }
+    };
+    let app = api::router(manager.clone(), wake.clone(), worker_config.retry.clone())
+        .map_err(|error| invalid(error.to_string()))?;
+    let housekeeping = tokio::spawn(housekeeping::run(manager.clone(), mailer, stopped()));
     let worker = Worker::new(manager, worker_config, wake);
-    let worker = tokio::spawn(worker.run(async move {
-        let _ = stop.wait_for(|stopped| *stopped).await;
-    }));
+    let worker = tokio::spawn(worker.run(stopped()));
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;
@@ -86,6 +101,9 @@ pub async fn serve_with(
         .await;
     if let Err(error) = worker.await {
         tracing::error!(%error, "the worker stopped abnormally");
+    }
+    if let Err(error) = housekeeping.await {
+        tracing::error!(%error, "the timers and mail stopped abnormally");
     }
     served
 }

@@ -138,6 +138,12 @@ mod tests {
             deadline: datetime!(2025-02-01 0:00 UTC),
             created_at: datetime!(2025-01-01 0:00 UTC),
             finished_at: None,
+            verify: false,
+            needs_approval: false,
+            timer_at: None,
+            extension: None,
+            denial_reason: None,
+            notices: 0,
         };
         let connections = [
             ConnectionResults {

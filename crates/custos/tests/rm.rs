@@ -39,6 +39,13 @@ fn custos() -> Command {
         "CUSTOS_RM_MASTER_KEY",
         "CUSTOS_RM_WORKSPACE_SECRET",
         "CUSTOS_RM_WEB_SECRET",
+        "CUSTOS_RM_SMTP_URL",
+        "CUSTOS_RM_MAIL_FROM",
+        "CUSTOS_RM_VERIFY",
+        "CUSTOS_RM_REQUIRE_APPROVAL",
+        "CUSTOS_RM_VERIFICATION_EXPIRY",
+        "CUSTOS_RM_DELIVERY_LINK_EXPIRY",
+        "CUSTOS_RM_DELIVERY_LINK_DOWNLOADS",
     ] {
         command.env_remove(name);
     }
@@ -286,6 +293,8 @@ struct Rm {
     port: u16,
     token: String,
     poll_interval: &'static str,
+    /// More `serve` options: the workflow's, SMTP.
+    extra: Vec<String>,
     server: Option<Process>,
 }
 
@@ -299,8 +308,19 @@ impl Rm {
     }
 
     async fn start(root: &Path, backend: RmBackend, poll_interval: &'static str) -> Rm {
-        let mut rm =
-            Rm { dir: root.join("rm"), backend, port: free_port(), token: String::new(), poll_interval, server: None };
+        Rm::start_with(root, backend, poll_interval, &[]).await
+    }
+
+    async fn start_with(root: &Path, backend: RmBackend, poll_interval: &'static str, extra: &[&str]) -> Rm {
+        let mut rm = Rm {
+            dir: root.join("rm"),
+            backend,
+            port: free_port(),
+            token: String::new(),
+            poll_interval,
+            extra: extra.iter().map(|arg| arg.to_string()).collect(),
+            server: None,
+        };
         let init = json_stdout(&run_ok(custos().args(["rm", "init", "--json"]).args(rm.data_args())));
         rm.token = init["api_token"].as_str().unwrap().to_owned();
         rm.restart().await;
@@ -314,7 +334,8 @@ impl Rm {
             .args(["rm", "serve"])
             .args(self.data_args())
             .args(["--listen", &format!("127.0.0.1:{}", self.port), "--public-url", &base])
-            .args(["--poll-interval", self.poll_interval]);
+            .args(["--poll-interval", self.poll_interval])
+            .args(&self.extra);
         self.server = Some(Process::start(command, self.port, &self.log()).await);
     }
 
@@ -367,9 +388,16 @@ impl Rm {
         }
     }
 
+    /// Waits until the request's jobs are done: `completed`, or, for an
+    /// access request whose subject gave an email, `awaiting_delivery`.
     async fn wait_completed(&self, id: &str) -> Value {
-        let request = self.wait_for(id, "finished", |r| r["status"] == "completed" || r["status"] == "failed").await;
-        assert_eq!(request["status"], "completed", "{request:#}");
+        let answered = ["completed", "awaiting_delivery"];
+        let request = self
+            .wait_for(id, "finished", |r| {
+                answered.contains(&r["status"].as_str().unwrap_or("")) || r["status"] == "failed"
+            })
+            .await;
+        assert!(answered.contains(&request["status"].as_str().unwrap()), "{request:#}");
         request
     }
 }
@@ -443,7 +471,7 @@ async fn access_opt_out_and_deletion_reach_every_platform() {
 
         // Access: one package with the subject's events from both platforms.
         let access = rm.create("access", "gdpr", SUBJECT).await;
-        assert_eq!(access["status"], "pending");
+        assert_eq!(access["status"], "processing");
         assert_eq!(access["connections"].as_array().unwrap().len(), 2);
         let received = timestamp(&access["received_at"]);
         let deadline = timestamp(&access["deadline"]);
@@ -522,10 +550,11 @@ async fn access_opt_out_and_deletion_reach_every_platform() {
         let nobody = rm.wait_completed(nobody["id"].as_str().unwrap()).await;
         assert!(nobody["connections"].as_array().unwrap().iter().all(|j| j["status"] == "no_data"), "{nobody:#}");
 
+        // The access request waits for its subject to download the package.
         let (_, completed) = rm.get("/rm/v1/requests?status=completed").await;
-        assert_eq!(completed["requests"].as_array().unwrap().len(), 4);
-        let listed = json_stdout(&run_ok(rm.cli(&["request", "list", "--json", "--status", "completed"])));
-        assert_eq!(listed["requests"].as_array().unwrap().len(), 4);
+        assert_eq!(completed["requests"].as_array().unwrap().len(), 3);
+        let listed = json_stdout(&run_ok(rm.cli(&["request", "list", "--json", "--status", "awaiting_delivery"])));
+        assert_eq!(listed["requests"].as_array().unwrap().len(), 1);
         let (_, stats) = rm.get("/rm/v1/stats").await;
         assert!(stats["apis"]["dsr"]["calls"].as_u64().unwrap() > 0, "{stats}");
 
@@ -705,7 +734,7 @@ async fn forged_callbacks_are_refused_and_change_nothing() {
     assert_eq!(send(forged.clone(), Some("bm90IGEgc2lnbmF0dXJl".into())).await, 401, "garbage signature");
     assert_eq!(send(forged.clone(), Some(signature.clone())).await, 401, "a genuine signature over another body");
     let (_, after) = rm.get(&format!("/rm/v1/requests/{id}")).await;
-    assert_eq!(after["status"], "in_progress");
+    assert_eq!(after["status"], "processing");
     assert_eq!(job(&after, "eu")["step"], "waiting");
     assert_eq!(after["audit"], before["audit"], "a refused callback leaves no trace");
 
@@ -790,4 +819,418 @@ async fn the_same_subject_request_is_never_submitted_twice() {
 
 fn uuid_v4() -> String {
     uuid::Uuid::new_v4().to_string()
+}
+
+/// A real SMTP server: Python's `aiosmtpd`, from the venv that
+/// `scripts/install-test-deps` makes, storing each message in a maildir.
+struct Smtp {
+    child: Child,
+    port: u16,
+    maildir: PathBuf,
+}
+
+impl Smtp {
+    /// The server, or `None` (after saying why) when the venv is missing and
+    /// not required; panics when `CUSTOS_REAL_CLIENTS=required`.
+    async fn start(root: &Path) -> Option<Smtp> {
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let python = repo.join("target/clients-venv/bin/python");
+        let installed =
+            Command::new(&python).args(["-c", "import aiosmtpd"]).output().is_ok_and(|o| o.status.success());
+        if !installed {
+            let message =
+                format!("the SMTP tests need aiosmtpd in {}: run scripts/install-test-deps", python.display());
+            if std::env::var("CUSTOS_REAL_CLIENTS").as_deref() == Ok("required") {
+                panic!("{message} (CUSTOS_REAL_CLIENTS=required)");
+            }
+            eprintln!("SKIPPED: {message}");
+            return None;
+        }
+        let port = free_port();
+        let maildir = root.join("maildir");
+        let child = Command::new(python)
+            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}"), "-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(&maildir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "aiosmtpd did not start");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Some(Smtp { child, port, maildir })
+    }
+
+    fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}", self.port)
+    }
+
+    /// Every message received, as its raw text.
+    fn messages(&self) -> Vec<String> {
+        let mut messages = Vec::new();
+        for folder in ["new", "cur"] {
+            let Ok(entries) = std::fs::read_dir(self.maildir.join(folder)) else { continue };
+            for entry in entries {
+                messages.push(std::fs::read_to_string(entry.unwrap().path()).unwrap());
+            }
+        }
+        messages
+    }
+
+    /// The messages to `to` whose subject is `subject`.
+    fn received(&self, to: &str, subject: &str) -> Vec<String> {
+        self.messages()
+            .into_iter()
+            .filter(|m| m.contains(&format!("To: {to}")) && m.contains(&format!("Subject: {subject}")))
+            .collect()
+    }
+
+    /// Waits for the `n`th message to `to` with `subject`.
+    async fn wait_for(&self, to: &str, subject: &str, n: usize) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let mut messages = self.received(to, subject);
+            if messages.len() >= n {
+                messages.sort();
+                return messages.swap_remove(n - 1);
+            }
+            assert!(Instant::now() < deadline, "no message {subject:?} to {to}; got {:#?}", self.messages());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for Smtp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The one link of a message: its only URL.
+fn only_link(message: &str) -> String {
+    let links: Vec<&str> = message.split_whitespace().filter(|word| word.contains("://")).collect();
+    assert_eq!(links.len(), 1, "{message}");
+    links[0].to_owned()
+}
+
+/// A subject's browser: no cookies, no redirects followed.
+fn subject_browser() -> reqwest::Client {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
+
+fn today() -> String {
+    OffsetDateTime::now_utc().date().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn subjects_verify_by_email_and_download_what_was_approved_denials_and_extensions_are_told() {
+    for backend in rm_backends().await {
+        let root = tempfile::tempdir().unwrap();
+        let Some(smtp) = Smtp::start(root.path()).await else { return };
+        let eu = Platform::start(root.path(), "eu", &[]).await;
+        eu.ingest(SUBJECT, "eu-checkout").await;
+        let smtp_url = smtp.url();
+        let options = [
+            "--smtp-url",
+            &smtp_url,
+            "--mail-from",
+            "privacy@rm.test",
+            "--verify",
+            "gdpr",
+            "--require-approval",
+            "access,deletion",
+        ];
+        let rm = Rm::start_with(root.path(), backend.clone(), "2s", &options).await;
+        rm.connect(&eu).await;
+
+        // Access, verified by the subject through the emailed link.
+        let access = rm.create("access", "gdpr", SUBJECT).await;
+        let id = access["id"].as_str().unwrap().to_owned();
+        assert_eq!(access["status"], "verifying", "{access:#}");
+        let link = only_link(&smtp.wait_for(SUBJECT, "Confirm your privacy request", 1).await);
+        assert!(link.starts_with(&rm.url("/verify/")), "{link}");
+        let subject = subject_browser();
+        let page = subject.get(&link).send().await.unwrap();
+        assert_eq!(page.status(), 200);
+        assert!(page.text().await.unwrap().contains("Confirm"));
+        assert_eq!(rm.get(&format!("/rm/v1/requests/{id}")).await.1["status"], "verifying", "a GET confirms nothing");
+        assert_eq!(subject.post(&link).send().await.unwrap().status(), 200);
+        rm.wait_for(&id, "awaiting approval", |r| r["status"] == "awaiting_approval").await;
+
+        // Approved from the command line; it runs, and the package goes to the subject.
+        let approved = json_stdout(&run_ok(rm.cli(&["request", "approve", "--json", &id])));
+        assert_eq!(approved["results"][0]["status"], "processing", "{approved}");
+        rm.wait_for(&id, "awaiting delivery", |r| r["status"] == "awaiting_delivery").await;
+        let delivery = smtp.wait_for(SUBJECT, "Your personal data is ready to download", 1).await;
+        let download = only_link(&delivery);
+        assert!(download.starts_with(&rm.url("/download/")), "{download}");
+        assert_eq!(subject.get(&download).send().await.unwrap().status(), 200);
+        for n in 1..=3 {
+            let response = subject.post(&download).send().await.unwrap();
+            assert_eq!(response.status(), 200, "download {n}");
+            assert_eq!(response.headers()["content-type"], "application/zip");
+            let files = unzip(&response.bytes().await.unwrap());
+            assert!(files.iter().any(|(_, text)| text.contains("eu-checkout")), "{files:?}");
+        }
+        assert_eq!(subject.post(&download).send().await.unwrap().status(), 410, "a fourth download");
+        assert_eq!(subject.get(&download).send().await.unwrap().status(), 410);
+        let done = rm.wait_completed(&id).await;
+        assert_eq!(done["status"], "completed");
+        let downloads =
+            done["audit"].as_array().unwrap().iter().filter(|e| e["event"] == "the subject downloaded the package");
+        assert_eq!(downloads.count(), 3);
+        // Operators can download it too, audited.
+        let response =
+            http().get(rm.url(&format!("/rm/v1/requests/{id}/results"))).bearer_auth(&rm.token).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        let (_, shown) = rm.get(&format!("/rm/v1/requests/{id}")).await;
+        assert!(shown["audit"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["event"] == "an operator downloaded the package" && e["actor"] == "token init"));
+
+        // A deletion denied with a reason: the subject's email says why.
+        let body = json!({"type": "deletion", "regulation": "gdpr", "verify": false, "subject": {"email": SUBJECT}});
+        let (status, deletion) = rm.post("/rm/v1/requests", &body).await;
+        assert_eq!((status, &deletion["status"]), (201, &json!("awaiting_approval")), "{deletion}");
+        let deletion_id = deletion["id"].as_str().unwrap();
+        let reason = "We could not match this address to an account.";
+        let (status, denied) =
+            rm.post(&format!("/rm/v1/requests/{deletion_id}/deny"), &json!({"reason": reason})).await;
+        assert_eq!((status, &denied["status"]), (200, &json!("denied")), "{denied}");
+        let told = smtp.wait_for(SUBJECT, "Your privacy request was declined", 1).await;
+        assert!(told.contains(reason), "{told}");
+        assert!(!told.contains("://"), "no link in a denial: {told}");
+        assert!(eu.search(SUBJECT).await.is_some(), "nothing was deleted");
+
+        // An extension, from the command line, recorded and told.
+        let ccpa = rm.create("access", "ccpa", SUBJECT).await;
+        let ccpa_id = ccpa["id"].as_str().unwrap();
+        let extended = json_stdout(&run_ok(rm.cli(&[
+            "request",
+            "extend",
+            "--json",
+            ccpa_id,
+            "--days",
+            "30",
+            "--reason",
+            "Several systems hold this data.",
+        ])));
+        assert_eq!(
+            timestamp(&extended["extended_deadline"]) - timestamp(&extended["deadline"]),
+            time::Duration::days(30)
+        );
+        let told = smtp.wait_for(SUBJECT, "Your privacy request needs more time", 1).await;
+        assert!(told.contains("Several systems hold this data."), "{told}");
+        let output = run(rm.cli(&["request", "extend", ccpa_id, "--days", "5", "--reason", "again"]));
+        assert!(!output.status.success() && String::from_utf8_lossy(&output.stderr).contains("already extended"));
+
+        // The report: every request of the day, no personal data.
+        let report =
+            String::from_utf8(run_ok(rm.cli(&["request", "export-csv", "--from", &today(), "--to", &today()])).stdout)
+                .unwrap();
+        let lines: Vec<&str> = report.lines().collect();
+        assert_eq!(lines[0], "id,type,regulation,received,deadline,extended,completed,outcome,days_taken");
+        assert_eq!(lines.len(), 4, "{report}");
+        assert!(lines.iter().any(|l| l.starts_with(&id) && l.contains(",completed,")), "{report}");
+        assert!(lines.iter().any(|l| l.starts_with(deletion_id) && l.contains(",denied,")), "{report}");
+        assert!(!report.contains(SUBJECT) && !report.contains(reason));
+        let csv = http()
+            .get(rm.url(&format!("/rm/v1/requests.csv?from={}&to={}", today(), today())))
+            .bearer_auth(&rm.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(csv.status(), 200);
+        assert_eq!(csv.text().await.unwrap(), report);
+        let log = std::fs::read_to_string(rm.log()).unwrap();
+        assert!(!log.contains(SUBJECT), "the subject's email in the log");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_manager_killed_in_each_new_state_resumes_it() {
+    for backend in rm_backends().await {
+        let root = tempfile::tempdir().unwrap();
+        let Some(smtp) = Smtp::start(root.path()).await else { return };
+        let eu = Platform::start(root.path(), "eu", &[]).await;
+        eu.ingest(SUBJECT, "eu-checkout").await;
+        let workflow = ["--verify", "gdpr", "--require-approval", "access"];
+        // First without SMTP: the verification email waits in the outbox.
+        let mut rm = Rm::start_with(root.path(), backend.clone(), "2s", &workflow).await;
+        rm.connect(&eu).await;
+        let access = rm.create("access", "gdpr", SUBJECT).await;
+        let id = access["id"].as_str().unwrap().to_owned();
+        let (_, outbox) = rm.get("/rm/v1/outbox").await;
+        assert_eq!(outbox["smtp"], false);
+        assert_eq!(outbox["messages"][0]["kind"], "verification", "{outbox}");
+        rm.server.as_mut().unwrap().kill_9();
+
+        // Verifying, mail in the outbox: sent once SMTP is there.
+        let smtp_url = smtp.url();
+        let with_smtp: Vec<&str> =
+            workflow.iter().copied().chain(["--smtp-url", &smtp_url, "--mail-from", "privacy@rm.test"]).collect();
+        rm.extra = with_smtp.iter().map(|arg| arg.to_string()).collect();
+        rm.restart().await;
+        let link = only_link(&smtp.wait_for(SUBJECT, "Confirm your privacy request", 1).await);
+        assert_eq!(rm.get(&format!("/rm/v1/requests/{id}")).await.1["status"], "verifying");
+        assert_eq!(subject_browser().post(&link).send().await.unwrap().status(), 200);
+        rm.wait_for(&id, "awaiting approval", |r| r["status"] == "awaiting_approval").await;
+
+        // Awaiting approval.
+        rm.server.as_mut().unwrap().kill_9();
+        rm.restart().await;
+        assert_eq!(rm.get(&format!("/rm/v1/requests/{id}")).await.1["status"], "awaiting_approval");
+        let (status, approved) = rm.post(&format!("/rm/v1/requests/{id}/approve"), &json!({})).await;
+        assert_eq!(status, 200, "{approved}");
+
+        // Awaiting delivery: killed as soon as it gets there, the link goes out after the restart, once.
+        rm.wait_for(&id, "awaiting delivery", |r| r["status"] == "awaiting_delivery").await;
+        rm.server.as_mut().unwrap().kill_9();
+        rm.restart().await;
+        let download = only_link(&smtp.wait_for(SUBJECT, "Your personal data is ready to download", 1).await);
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(smtp.received(SUBJECT, "Your personal data is ready to download").len(), 1);
+        assert_eq!(subject_browser().post(&download).send().await.unwrap().status(), 200);
+        rm.wait_for(&id, "completed", |r| r["status"] == "completed").await;
+
+        // A verification link that expires while the service is down: unverified at the restart, the subject told.
+        rm.extra.extend(["--verification-expiry".to_owned(), "2s".to_owned()]);
+        rm.server.as_mut().unwrap().terminate();
+        rm.restart().await;
+        let expiring = rm.create("access", "gdpr", BYSTANDER).await;
+        let expiring_id = expiring["id"].as_str().unwrap().to_owned();
+        smtp.wait_for(BYSTANDER, "Confirm your privacy request", 1).await;
+        rm.server.as_mut().unwrap().kill_9();
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        rm.restart().await;
+        rm.wait_for(&expiring_id, "unverified", |r| r["status"] == "unverified").await;
+        smtp.wait_for(BYSTANDER, "Your privacy request was closed", 1).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_custos_platforms_certificate_is_pinned_and_a_rotated_one_accepted_only_by_a_recheck() {
+    let root = tempfile::tempdir().unwrap();
+    let mut eu = Platform::start(root.path(), "eu", &["--skipped-waiting-period", "1h"]).await;
+    eu.ingest(SUBJECT, "eu-checkout").await;
+    let rm = Rm::start(root.path(), RmBackend::Sqlite, "10m").await;
+    let connection = rm.connect(&eu).await;
+    let pinned = connection["certificate_sha256"].as_str().unwrap().to_owned();
+    assert_eq!(pinned.len(), 95, "{connection}");
+    let deletion = rm.create("deletion", "gdpr", SUBJECT).await;
+    let id = deletion["id"].as_str().unwrap();
+    let waiting = rm.wait_for(id, "submitted", |r| job(r, "eu")["step"] == "waiting").await;
+    let subject_request_id = job(&waiting, "eu")["subject_request_id"].as_str().unwrap().to_owned();
+    let callback = |(body, signature): (Vec<u8>, String)| {
+        http()
+            .post(rm.url("/rm/v1/callbacks/opendsr"))
+            .header("content-type", "application/json")
+            .header("X-OpenDSR-Signature", signature)
+            .body(body)
+            .send()
+    };
+    assert_eq!(callback(eu.signed_status(&subject_request_id).await).await.unwrap().status(), 202);
+
+    // The platform rotates its signing certificate: its signatures are refused until a re-check.
+    let (certificate, key) = (root.path().join("rotated.pem"), root.path().join("rotated.key"));
+    run_ok(
+        Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=eu"])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&certificate),
+    );
+    eu.stop();
+    eu.extra.extend(["--processor-certificate".to_owned(), certificate.display().to_string()]);
+    eu.extra.extend(["--processor-key".to_owned(), key.display().to_string()]);
+    eu.restart().await;
+    assert_eq!(callback(eu.signed_status(&subject_request_id).await).await.unwrap().status(), 401);
+    let (status, rechecked) = rm.post(&format!("/rm/v1/connections/{}/recheck", connection["id"]), &json!({})).await;
+    assert_eq!(status, 200, "{rechecked}");
+    assert_eq!(
+        (&rechecked["certificate_rotated"], &rechecked["previous_certificate_sha256"]),
+        (&json!(true), &json!(pinned))
+    );
+    let openssl =
+        run_ok(Command::new("openssl").args(["x509", "-noout", "-fingerprint", "-sha256", "-in"]).arg(&certificate));
+    let printed = String::from_utf8(openssl.stdout).unwrap();
+    assert!(printed.trim().ends_with(rechecked["certificate_sha256"].as_str().unwrap()), "{printed} {rechecked}");
+    assert_eq!(callback(eu.signed_status(&subject_request_id).await).await.unwrap().status(), 202);
+    // The command line re-checks too; nothing rotated since.
+    let again = json_stdout(&run_ok(rm.cli(&["recheck", "--json", &connection["id"].to_string()])));
+    assert_eq!(again["certificate_sha256"], rechecked["certificate_sha256"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn people_and_scoped_tokens_are_managed_from_the_command_line() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("rm");
+    let public_url = "https://rm.example.com";
+    let init = json_stdout(&run_ok(custos().args(["rm", "init", "--json", "--data-dir"]).arg(&dir).args([
+        "--admin-email",
+        "Admin@Example.com",
+        "--public-url",
+        public_url,
+    ])));
+    assert_eq!(init["console"]["email"], "admin@example.com");
+    let invite = init["console"]["invite_url"].as_str().unwrap();
+    assert!(invite.starts_with(&format!("{public_url}/invite/")), "{init}");
+    let cli = |args: &[&str]| {
+        let mut command = custos();
+        command.arg("rm").args(args).arg("--data-dir").arg(&dir);
+        command
+    };
+    let invited = json_stdout(&run_ok(
+        cli(&["users", "invite", "--json", "--email", "viewer@example.com", "--role", "viewer"])
+            .env("CUSTOS_RM_PUBLIC_URL", public_url),
+    ));
+    assert!(invited["invite_url"].as_str().unwrap().starts_with(&format!("{public_url}/invite/")), "{invited}");
+    let output = run(cli(&["users", "invite", "--email", "x@example.com", "--role", "admin"]));
+    assert!(!output.status.success() && String::from_utf8_lossy(&output.stderr).contains("is not a role"));
+    let users = json_stdout(&run_ok(cli(&["users", "list", "--json"])));
+    let roles: Vec<(&str, &str)> = users["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| (u["email"].as_str().unwrap(), u["role"].as_str().unwrap()))
+        .collect();
+    assert_eq!(roles, [("admin@example.com", "super_admin"), ("viewer@example.com", "viewer")]);
+    let reset = json_stdout(&run_ok(cli(&["users", "reset-password", "--json", "--email", "viewer@example.com"])));
+    assert!(reset["reset_url"].as_str().unwrap().contains("/invite/"));
+    let output = run(cli(&["users", "remove", "--email", "admin@example.com"]));
+    assert!(!output.status.success(), "the last Super Admin stays");
+    run_ok(cli(&["users", "remove", "--email", "viewer@example.com"]));
+
+    // A Viewer token reads, and changes nothing.
+    let viewer = json_stdout(&run_ok(cli(&["tokens", "create", "--role", "viewer", "--name", "auditor", "--json"])));
+    assert_eq!((&viewer["name"], &viewer["role"]), (&json!("auditor"), &json!("viewer")));
+    let port = free_port();
+    let mut serve = custos();
+    serve.args(["rm", "serve", "--data-dir"]).arg(&dir).args(["--listen", &format!("127.0.0.1:{port}")]);
+    let server = Process::start(serve, port, &root.path().join("rm.log")).await;
+    let token = viewer["api_token"].as_str().unwrap();
+    let (status, me) =
+        read(http().get(format!("{}/rm/v1/me", server.base)).bearer_auth(token).send().await.unwrap()).await;
+    assert_eq!((status, &me["actor"]), (200, &json!("token auditor")));
+    let body = json!({"type": "access", "regulation": "gdpr", "subject": {"email": SUBJECT}});
+    let (status, refused) = read(
+        http().post(format!("{}/rm/v1/requests", server.base)).bearer_auth(token).json(&body).send().await.unwrap(),
+    )
+    .await;
+    assert_eq!((status, &refused["errors"][0]["permission"]), (403, &json!("requests:create")), "{refused}");
+    // The console's pages are served: sign-in, and the invite link's page under this listener.
+    let login = http().get(format!("{}/login", server.base)).send().await.unwrap();
+    assert_eq!(login.status(), 200);
+    let path = invite.trim_start_matches(public_url);
+    assert_eq!(http().get(format!("{}{path}", server.base)).send().await.unwrap().status(), 200);
+    let (_, log) =
+        read(http().get(format!("{}/rm/v1/audit", server.base)).bearer_auth(token).send().await.unwrap()).await;
+    let events: Vec<&str> = log["entries"].as_array().unwrap().iter().map(|e| e["event"].as_str().unwrap()).collect();
+    assert!(events.contains(&"issued the API token auditor as Viewer"), "{events:?}");
 }

@@ -1,8 +1,9 @@
 //! `POST /rm/v1/callbacks/opendsr`: processors' status callbacks.
 //!
 //! The body is trusted only after its `X-OpenDSR-Signature` verifies with
-//! the certificate a connected processor's discovery endpoint names; it is
-//! not even parsed before. A forged or unsigned callback gets 401 and
+//! the certificate a connected processor's discovery endpoint names, and
+//! that certificate is trusted (chained to the system's roots for mParticle,
+//! pinned for Custos); it is not even parsed before. A forged or unsigned callback gets 401 and
 //! changes nothing. A verified one must come from the processor of the job
 //! it names, and moves that job along as a poll would have.
 
@@ -14,8 +15,10 @@ use time::OffsetDateTime;
 
 use super::AppState;
 use crate::error::RmError;
-use crate::manager::target_of;
+use crate::manager::{target_of, trust_of};
+use crate::processor::certificate::ProcessorCertificate;
 use crate::processor::opendsr::parse_status;
+use crate::processor::trust::{system_roots, verify_chain, Trust};
 use crate::processor::Processors;
 use crate::worker::callback_update;
 
@@ -59,23 +62,42 @@ pub(super) async fn receive(
 /// The DSR base URL of the connected processor whose certificate verifies
 /// the signature. A mismatch fetches certificates again (at most once a
 /// minute per processor), in case one rotated.
+/// A certificate is used only if it is trusted (`processor::trust`): a
+/// chain to the system's roots for mParticle, the pinned one for Custos.
 async fn verified_signer(state: &AppState, body: &[u8], signature: &str) -> Result<String, RmError> {
-    let mut processors: Vec<String> = Vec::new();
+    let mut processors: Vec<(String, Trust)> = Vec::new();
     for connection in state.manager.store.list_connections().await? {
-        let dsr = target_of(&connection)?.endpoints().dsr;
-        if !processors.contains(&dsr) {
-            processors.push(dsr);
+        let processor = (target_of(&connection)?.endpoints().dsr, trust_of(&connection)?);
+        if !processors.contains(&processor) {
+            processors.push(processor);
         }
     }
     let now = OffsetDateTime::now_utc();
     for stale_after in [None, Some(Processors::certificate_refresh_gap())] {
-        for dsr in &processors {
+        for (dsr, trust) in &processors {
             match state.manager.processors.certificate(dsr, stale_after).await {
-                Ok(certificate) if certificate.verify(body, signature, now).is_ok() => return Ok(dsr.clone()),
-                Ok(_) => {}
+                Ok(certificate) => match trusted(&certificate, trust, now) {
+                    Ok(()) if certificate.verify(body, signature, now).is_ok() => return Ok(dsr.clone()),
+                    Ok(()) => {}
+                    Err(cause) => {
+                        tracing::warn!(%cause, "a processor's certificate is not trusted; re-check its connection")
+                    }
+                },
                 Err(error) => tracing::warn!(cause = error.cause(), "a processor's certificate is unavailable"),
             }
         }
     }
     Err(RmError::Unauthorized("the signature does not verify with any connected processor's certificate".into()))
+}
+
+fn trusted(certificate: &ProcessorCertificate, trust: &Trust, now: OffsetDateTime) -> Result<(), String> {
+    match trust {
+        Trust::Chain { domain } => verify_chain(certificate.chain(), domain, system_roots(), now),
+        Trust::Pinned(fingerprint) if fingerprint == certificate.fingerprint() => Ok(()),
+        Trust::Pinned(fingerprint) => Err(format!(
+            "the processor now serves certificate {}, not the pinned {fingerprint}",
+            certificate.fingerprint()
+        )),
+        Trust::Unpinned => Ok(()),
+    }
 }

@@ -21,6 +21,10 @@ impl IntoResponse for RmError {
                     .collect(),
             ),
             RmError::Unauthorized(message) => (StatusCode::UNAUTHORIZED, simple("unauthorized", message)),
+            RmError::Forbidden { permission, message } => (
+                StatusCode::FORBIDDEN,
+                vec![json!({ "code": "forbidden", "permission": permission, "message": message })],
+            ),
             RmError::NotFound(message) => (StatusCode::NOT_FOUND, simple("not_found", message)),
             RmError::Conflict(message) => (StatusCode::CONFLICT, simple("conflict", message)),
             RmError::ConnectionTest(failures) => (

@@ -1,14 +1,20 @@
 //! The Request Manager's vocabulary and rules: requests and their deadlines,
-//! connections and their endpoints, and the step machine each connection's
-//! share of a request goes through.
+//! connections and their endpoints, the step machine each connection's
+//! share of a request goes through, the workflow around it (verification,
+//! approval, extension, delivery), roles and their permissions, and the
+//! figures of the report.
 //!
 //! **Invariant:** no I/O, no async, no serde. Everything here is a pure
 //! function of its arguments (the clock included), so the rules are tested
 //! without a database, a network or a wait.
 
 pub mod connection;
+pub mod extension;
 pub mod job;
+pub mod report;
 pub mod request;
+pub mod role;
+pub mod workflow;
 
 /// A client error in one field of a request body, named by its path.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2,7 +2,7 @@
 
 use time::{Duration, OffsetDateTime};
 
-use super::job::JobStatus;
+pub use super::workflow::RequestStatus;
 use super::{required_text, FieldError};
 
 /// What the data subject asks for.
@@ -58,17 +58,22 @@ impl Regulation {
     /// (§1798.130). A month from the 31st ends on the last day of a shorter month.
     pub fn deadline(self, received_at: OffsetDateTime) -> OffsetDateTime {
         match self {
-            Regulation::Gdpr => add_one_month(received_at),
+            Regulation::Gdpr => add_months(received_at, 1),
             Regulation::Ccpa => received_at + Duration::days(45),
         }
     }
 }
 
-fn add_one_month(at: OffsetDateTime) -> OffsetDateTime {
-    let (year, month) = match at.month() {
-        time::Month::December => (at.year() + 1, time::Month::January),
-        month => (at.year(), month.next()),
-    };
+/// `at` plus `months` calendar months; a day past the end of the shorter
+/// month is clamped to its last day (January 31st + 1 month = February 28th).
+pub(crate) fn add_months(at: OffsetDateTime, months: u8) -> OffsetDateTime {
+    let (mut year, mut month) = (at.year(), at.month());
+    for _ in 0..months {
+        if month == time::Month::December {
+            year += 1;
+        }
+        month = month.next();
+    }
     let day = at.day().min(month.length(year));
     let date = time::Date::from_calendar_date(year, month, day).expect("a day clamped to its month is valid");
     at.replace_date(date)
@@ -154,6 +159,17 @@ pub struct RequestDraft {
     pub phone: Option<String>,
     /// When the data subject made the request, if earlier than its entry here.
     pub received_at: Option<OffsetDateTime>,
+    /// Whether the subject must confirm by email; `None`: the default for its regulation.
+    pub verify: Option<bool>,
+}
+
+/// How requests are taken in: `--verify` and `--require-approval`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Intake {
+    /// Regulations whose requests are verified unless a request says otherwise.
+    pub verify: Vec<Regulation>,
+    /// Types of request a Request Manager must approve.
+    pub require_approval: Vec<RequestKind>,
 }
 
 /// A valid request, ready to be stored.
@@ -164,12 +180,20 @@ pub struct RequestSpec {
     pub subject: Subject,
     pub received_at: OffsetDateTime,
     pub deadline: OffsetDateTime,
+    /// The subject must confirm through an emailed link first.
+    pub verify: bool,
+    /// A Request Manager must approve it before it runs.
+    pub needs_approval: bool,
 }
 
 const MAX_IDENTITY_CHARS: usize = 256;
 
 /// Checks a draft, reporting every problem at once, each naming its field.
-pub fn validate_request(draft: RequestDraft, now: OffsetDateTime) -> Result<RequestSpec, Vec<FieldError>> {
+pub fn validate_request(
+    draft: RequestDraft,
+    now: OffsetDateTime,
+    intake: &Intake,
+) -> Result<RequestSpec, Vec<FieldError>> {
     let mut problems = Vec::new();
     let kind = match draft.kind.as_deref() {
         None => {
@@ -202,10 +226,20 @@ pub fn validate_request(draft: RequestDraft, now: OffsetDateTime) -> Result<Requ
     if received_at > now + Duration::minutes(5) {
         problems.push(FieldError::new("received_at", "must not be in the future"));
     }
+    let verify = draft.verify.unwrap_or_else(|| regulation.is_some_and(|r| intake.verify.contains(&r)));
+    if verify && subject.email.is_none() && !subject.kinds().is_empty() {
+        problems.push(FieldError::new("verify", "needs subject.email: the verification link is sent there"));
+    }
     match (kind, regulation, problems.is_empty()) {
-        (Some(kind), Some(regulation), true) => {
-            Ok(RequestSpec { kind, regulation, subject, received_at, deadline: regulation.deadline(received_at) })
-        }
+        (Some(kind), Some(regulation), true) => Ok(RequestSpec {
+            kind,
+            regulation,
+            subject,
+            received_at,
+            deadline: regulation.deadline(received_at),
+            verify,
+            needs_approval: intake.require_approval.contains(&kind),
+        }),
         _ => Err(problems),
     }
 }
@@ -246,55 +280,6 @@ fn validate_subject(
     subject
 }
 
-/// A request's overall state, derived from its connections' states.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum RequestStatus {
-    /// No connection has started.
-    Pending,
-    InProgress,
-    /// Every connection completed, or had no data.
-    Completed,
-    /// Every connection finished, and at least one failed or was cancelled.
-    Failed,
-}
-
-impl RequestStatus {
-    pub const ALL: [RequestStatus; 4] =
-        [RequestStatus::Pending, RequestStatus::InProgress, RequestStatus::Completed, RequestStatus::Failed];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RequestStatus::Pending => "pending",
-            RequestStatus::InProgress => "in_progress",
-            RequestStatus::Completed => "completed",
-            RequestStatus::Failed => "failed",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<RequestStatus> {
-        RequestStatus::ALL.into_iter().find(|status| status.as_str() == text)
-    }
-
-    pub fn is_finished(self) -> bool {
-        matches!(self, RequestStatus::Completed | RequestStatus::Failed)
-    }
-
-    /// The status of a request whose connections are in `jobs`.
-    pub fn of(jobs: &[JobStatus]) -> RequestStatus {
-        if jobs.iter().all(|job| job.is_finished()) {
-            if jobs.iter().all(|job| matches!(job, JobStatus::Completed | JobStatus::NoData)) {
-                RequestStatus::Completed
-            } else {
-                RequestStatus::Failed
-            }
-        } else if jobs.iter().all(|job| *job == JobStatus::Pending) {
-            RequestStatus::Pending
-        } else {
-            RequestStatus::InProgress
-        }
-    }
-}
-
 /// Whether a request missed its deadline: still open after it, or finished late.
 pub fn is_overdue(deadline: OffsetDateTime, finished_at: Option<OffsetDateTime>, now: OffsetDateTime) -> bool {
     finished_at.unwrap_or(now) > deadline
@@ -329,11 +314,14 @@ mod tests {
     #[test]
     fn a_valid_draft_gets_its_deadline_from_its_receipt() {
         let now = datetime!(2025-06-01 12:00 UTC);
-        let spec = validate_request(draft("deletion", "gdpr"), now).unwrap();
+        let spec = validate_request(draft("deletion", "gdpr"), now, &Intake::default()).unwrap();
         assert_eq!((spec.kind, spec.regulation), (RequestKind::Deletion, Regulation::Gdpr));
         assert_eq!(spec.deadline, datetime!(2025-07-01 12:00 UTC));
         let earlier = RequestDraft { received_at: Some(datetime!(2025-05-01 00:00 UTC)), ..draft("access", "ccpa") };
-        assert_eq!(validate_request(earlier, now).unwrap().deadline, datetime!(2025-06-15 00:00 UTC));
+        assert_eq!(
+            validate_request(earlier, now, &Intake::default()).unwrap().deadline,
+            datetime!(2025-06-15 00:00 UTC)
+        );
     }
 
     #[test]
@@ -347,14 +335,15 @@ mod tests {
             received_at: Some(datetime!(2026-01-01 00:00 UTC)),
             ..RequestDraft::default()
         };
-        let fields: Vec<String> = validate_request(draft, now).unwrap_err().into_iter().map(|e| e.field).collect();
+        let fields: Vec<String> =
+            validate_request(draft, now, &Intake::default()).unwrap_err().into_iter().map(|e| e.field).collect();
         assert_eq!(fields, ["type", "regulation", "subject.email", "subject.phone", "received_at"]);
         let empty = RequestDraft { email: None, ..draft_with("access", "gdpr") };
-        let problems = validate_request(empty, now).unwrap_err();
+        let problems = validate_request(empty, now, &Intake::default()).unwrap_err();
         assert_eq!(problems, [FieldError::new("subject", "needs at least one of email, customer_id or phone")]);
-        let problems = validate_request(draft_with("opt_out", "gdpr"), now).unwrap_err();
+        let problems = validate_request(draft_with("opt_out", "gdpr"), now, &Intake::default()).unwrap_err();
         assert_eq!(problems[0].field, "type");
-        assert!(validate_request(draft_with("opt_out", "ccpa"), now).is_ok());
+        assert!(validate_request(draft_with("opt_out", "ccpa"), now, &Intake::default()).is_ok());
     }
 
     fn draft_with(kind: &str, regulation: &str) -> RequestDraft {
@@ -362,15 +351,25 @@ mod tests {
     }
 
     #[test]
-    fn the_overall_status_follows_the_connections() {
-        use JobStatus::*;
-        assert_eq!(RequestStatus::of(&[Pending, Pending]), RequestStatus::Pending);
-        assert_eq!(RequestStatus::of(&[Pending, InProgress]), RequestStatus::InProgress);
-        assert_eq!(RequestStatus::of(&[Completed, Pending]), RequestStatus::InProgress);
-        assert_eq!(RequestStatus::of(&[Completed, NoData]), RequestStatus::Completed);
-        assert_eq!(RequestStatus::of(&[Completed, Failed]), RequestStatus::Failed);
-        assert_eq!(RequestStatus::of(&[Cancelled, Completed]), RequestStatus::Failed);
-        assert_eq!(RequestStatus::of(&[Failed, InProgress]), RequestStatus::InProgress);
+    fn verification_and_approval_follow_the_intake_unless_the_request_says() {
+        let now = datetime!(2025-06-01 12:00 UTC);
+        let intake = Intake { verify: vec![Regulation::Gdpr], require_approval: vec![RequestKind::Deletion] };
+        let spec = validate_request(draft("deletion", "gdpr"), now, &intake).unwrap();
+        assert!(spec.verify && spec.needs_approval);
+        let spec = validate_request(draft("access", "ccpa"), now, &intake).unwrap();
+        assert!(!spec.verify && !spec.needs_approval);
+        let asked = RequestDraft { verify: Some(true), ..draft("access", "ccpa") };
+        assert!(validate_request(asked, now, &intake).unwrap().verify);
+        let declined = RequestDraft { verify: Some(false), ..draft("access", "gdpr") };
+        assert!(!validate_request(declined, now, &intake).unwrap().verify);
+        let no_email = RequestDraft {
+            email: None,
+            customer_id: Some("c-1".into()),
+            verify: Some(true),
+            ..draft("access", "gdpr")
+        };
+        let problems = validate_request(no_email, now, &intake).unwrap_err();
+        assert_eq!(problems[0].field, "verify");
     }
 
     #[test]

@@ -2,9 +2,9 @@
 //! PKCS#1 v1.5 SHA-256 signature over the raw body, made with the key whose
 //! certificate the processor's discovery endpoint names.
 //!
-//! The certificate is trusted because it is fetched from the processor we
-//! connected to (over HTTPS for mParticle), not through a CA chain: Custos
-//! platforms sign with self-signed certificates.
+//! Whether the certificate itself is trusted is `trust.rs`'s business: a
+//! chain to the system's roots for mParticle, a pinned fingerprint for
+//! Custos platforms (which sign with self-signed certificates).
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -36,21 +36,23 @@ pub enum SignatureError {
     CertificateExpired,
 }
 
-/// A processor's signing certificate: its public key and validity.
+/// A processor's signing certificate: its public key and validity, and the
+/// chain it came with (DER, leaf first).
 #[derive(Debug, Clone)]
 pub struct ProcessorCertificate {
     key: VerifyingKey<Sha256>,
     not_before: i64,
     not_after: i64,
+    chain: Vec<Vec<u8>>,
+    fingerprint: String,
 }
 
 impl ProcessorCertificate {
     /// The first certificate of a PEM file (a chain starts with the leaf).
     pub fn from_pem(pem: &[u8]) -> Result<ProcessorCertificate, CertificateError> {
-        let pem = Pem::iter_from_buffer(pem)
-            .filter_map(Result::ok)
-            .find(|pem| pem.label == "CERTIFICATE")
-            .ok_or(CertificateError::NoCertificate)?;
+        let chain: Vec<Pem> =
+            Pem::iter_from_buffer(pem).filter_map(Result::ok).filter(|pem| pem.label == "CERTIFICATE").collect();
+        let pem = chain.first().ok_or(CertificateError::NoCertificate)?;
         let certificate = pem.parse_x509().map_err(|_| CertificateError::Malformed)?;
         let key =
             RsaPublicKey::from_public_key_der(certificate.public_key().raw).map_err(|_| CertificateError::NotRsa)?;
@@ -59,7 +61,19 @@ impl ProcessorCertificate {
             key: VerifyingKey::new(key),
             not_before: validity.not_before.timestamp(),
             not_after: validity.not_after.timestamp(),
+            fingerprint: super::trust::fingerprint(&pem.contents),
+            chain: chain.into_iter().map(|pem| pem.contents).collect(),
         })
+    }
+
+    /// The leaf's SHA-256 fingerprint (`AB:CD:…`).
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
+    /// The certificates served, DER, leaf first.
+    pub fn chain(&self) -> &[Vec<u8>] {
+        &self.chain
     }
 
     pub fn verify(&self, body: &[u8], signature_base64: &str, now: OffsetDateTime) -> Result<(), SignatureError> {

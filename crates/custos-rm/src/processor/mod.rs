@@ -7,6 +7,7 @@ pub mod certificate;
 pub mod check;
 mod http;
 pub mod opendsr;
+pub mod trust;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

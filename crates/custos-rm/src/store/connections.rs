@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 use super::backend::{Backend, Conn, DbRow};
 use super::columns::{from_ms, ms, OPEN};
 use super::requests::{audit, recompute_status, LOCK_REQUEST};
-use super::{Connection, NewConnection, StoreError, StoreResult};
+use super::{Connection, NewConnection, StoreError, StoreResult, StoredConnection};
 use crate::domain::job::{JobStatus, Step};
 
 #[async_trait]
@@ -20,9 +20,19 @@ pub trait ConnectionStore: Send + Sync {
     async fn list_connections(&self) -> StoreResult<Vec<Connection>>;
     /// Removes a connection and cancels its unfinished jobs. Returns whether it existed.
     async fn remove_connection(&self, id: i64, now: OffsetDateTime) -> StoreResult<bool>;
+    /// A connection not removed, with its sealed secrets.
+    async fn stored_connection(&self, id: i64) -> StoreResult<Option<StoredConnection>>;
+    /// Records a check at `now`, pinning `certificate_sha256` when given.
+    async fn record_check(
+        &self,
+        id: i64,
+        certificate_sha256: Option<&str>,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<Connection>>;
 }
 
-const CONNECTION_COLUMNS: &str = "id, name, pod, base_url, workspace_key, web_key, created_at";
+const CONNECTION_COLUMNS: &str =
+    "id, name, pod, base_url, workspace_key, web_key, created_at, certificate_sha256, checked_at";
 
 fn connection_from_row<B: Backend>(row: &DbRow<B>) -> Result<Connection, sqlx::Error>
 where
@@ -38,6 +48,8 @@ where
         workspace_key: row.try_get("workspace_key")?,
         web_key: row.try_get("web_key")?,
         created_at: from_ms(row.try_get("created_at")?),
+        certificate_sha256: row.try_get("certificate_sha256")?,
+        checked_at: row.try_get::<Option<i64>, _>("checked_at")?.map(from_ms),
     })
 }
 
@@ -57,7 +69,8 @@ where
     async fn insert_connection(&self, new: NewConnection) -> StoreResult<Connection> {
         let result = sqlx::query(
             "INSERT INTO connections (name, pod, base_url, workspace_key, workspace_secret_sealed, \
-             web_key, web_secret_sealed, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+             web_key, web_secret_sealed, created_at, certificate_sha256, checked_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $8) RETURNING id",
         )
         .bind(&new.name)
         .bind(new.pod.as_deref())
@@ -67,6 +80,7 @@ where
         .bind(&new.web_key)
         .bind(&new.web_secret_sealed)
         .bind(ms(new.created_at))
+        .bind(new.certificate_sha256.as_deref())
         .fetch_one(self.writer())
         .await;
         let row = match result {
@@ -84,7 +98,44 @@ where
             workspace_key: new.workspace_key,
             web_key: new.web_key,
             created_at: from_ms(ms(new.created_at)),
+            certificate_sha256: new.certificate_sha256,
+            checked_at: Some(from_ms(ms(new.created_at))),
         })
+    }
+
+    async fn stored_connection(&self, id: i64) -> StoreResult<Option<StoredConnection>> {
+        let row = sqlx::query(&format!(
+            "SELECT {CONNECTION_COLUMNS}, workspace_secret_sealed, web_secret_sealed FROM connections \
+             WHERE id = $1 AND removed_at IS NULL"
+        ))
+        .bind(id)
+        .fetch_optional(self.reader())
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(StoredConnection {
+            connection: connection_from_row::<B>(&row)?,
+            workspace_secret_sealed: row.try_get("workspace_secret_sealed")?,
+            web_secret_sealed: row.try_get("web_secret_sealed")?,
+            removed: false,
+        }))
+    }
+
+    async fn record_check(
+        &self,
+        id: i64,
+        certificate_sha256: Option<&str>,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<Connection>> {
+        let row = sqlx::query(&format!(
+            "UPDATE connections SET certificate_sha256 = COALESCE($2, certificate_sha256), checked_at = $3 \
+             WHERE id = $1 AND removed_at IS NULL RETURNING {CONNECTION_COLUMNS}"
+        ))
+        .bind(id)
+        .bind(certificate_sha256)
+        .bind(ms(now))
+        .fetch_optional(self.writer())
+        .await?;
+        Ok(row.as_ref().map(connection_from_row::<B>).transpose()?)
     }
 
     async fn list_connections(&self) -> StoreResult<Vec<Connection>> {
@@ -130,7 +181,8 @@ where
             .await?;
             for job in &cancelled {
                 let name: String = job.try_get("connection_name")?;
-                audit::<B>(&mut *tx, &request_id, Some(&name), "cancelled: the connection was removed", now).await?;
+                audit::<B>(&mut *tx, &request_id, Some(&name), None, "cancelled: the connection was removed", now)
+                    .await?;
             }
             recompute_status::<B>(&mut *tx, &request_id, now).await?;
             tx.commit().await?;

@@ -56,7 +56,7 @@ const WORK_ITEM: &str = "SELECT j.id, j.request_id, j.connection_id, j.connectio
      (SELECT COUNT(*) FROM job_results r WHERE r.job_id = j.id) AS results_count, \
      q.kind, q.regulation, q.subject_sealed, q.received_at, \
      c.name AS c_name, c.pod, c.base_url, c.workspace_key, c.workspace_secret_sealed, c.web_key, \
-     c.web_secret_sealed, c.created_at AS c_created_at, c.removed_at \
+     c.web_secret_sealed, c.created_at AS c_created_at, c.removed_at, c.certificate_sha256, c.checked_at \
      FROM jobs j JOIN requests q ON q.id = j.request_id JOIN connections c ON c.id = j.connection_id";
 
 pub(super) fn job_from_row<B: Backend>(row: &DbRow<B>) -> StoreResult<JobRecord>
@@ -108,6 +108,8 @@ where
                 workspace_key: row.try_get("workspace_key")?,
                 web_key: row.try_get("web_key")?,
                 created_at: from_ms(row.try_get("c_created_at")?),
+                certificate_sha256: row.try_get("certificate_sha256")?,
+                checked_at: row.try_get::<Option<i64>, _>("checked_at")?.map(from_ms),
             },
             workspace_secret_sealed: row.try_get("workspace_secret_sealed")?,
             web_secret_sealed: row.try_get("web_secret_sealed")?,
@@ -163,7 +165,7 @@ async fn write_job<B: Backend>(
 where
     for<'c> &'c mut Conn<B>: Executor<'c, Database = B::Db>,
     for<'q> <B::Db as Database>::Arguments<'q>: IntoArguments<'q, B::Db>,
-    for<'q> i64: Encode<'q, B::Db> + Type<B::Db>,
+    for<'q> i64: Encode<'q, B::Db> + Decode<'q, B::Db> + Type<B::Db>,
     for<'q> String: Decode<'q, B::Db> + Type<B::Db>,
     for<'q> &'q str: Encode<'q, B::Db> + Type<B::Db>,
     for<'q> Option<&'q str>: Encode<'q, B::Db>,
@@ -214,7 +216,7 @@ where
         .execute(&mut *conn)
         .await?;
     }
-    audit::<B>(&mut *conn, &job.request_id, Some(&job.connection_name), &update.audit, now).await?;
+    audit::<B>(&mut *conn, &job.request_id, Some(&job.connection_name), None, &update.audit, now).await?;
     recompute_status::<B>(&mut *conn, &job.request_id, now).await?;
     Ok(true)
 }
@@ -312,7 +314,7 @@ where
         .execute(&mut *tx)
         .await?;
         let event = format!("{audit_line} (not applied while the worker holds the job; it asks the processor next)");
-        audit::<B>(&mut *tx, &job.request_id, Some(&job.connection_name), &event, now).await?;
+        audit::<B>(&mut *tx, &job.request_id, Some(&job.connection_name), None, &event, now).await?;
         tx.commit().await?;
         Ok(false)
     }

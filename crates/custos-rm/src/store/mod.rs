@@ -3,11 +3,14 @@
 //!
 //! The SQL is written once, as generic Rust over a `Backend` (what differs
 //! per database: its sqlx driver, its name, its pools), in one module per
-//! area, each with its trait: [`SettingStore`] (`settings.rs`: settings and
-//! admin tokens), [`ConnectionStore`] (`connections.rs`), [`RequestStore`]
-//! (`requests.rs`: requests, their audit trails and statuses) and
-//! [`JobStore`] (`jobs.rs`: the worker's claims and steps, and callbacks'
-//! updates). [`RmStore`] is their union. `columns.rs` says how values are
+//! area, each with its trait: [`SettingStore`] (`settings.rs`),
+//! [`ConnectionStore`] (`connections.rs`), [`RequestStore`] (`requests.rs`:
+//! requests, their audit trails and statuses), [`JobStore`] (`jobs.rs`: the
+//! worker's claims and steps, and callbacks' updates), [`WorkflowStore`]
+//! (`workflow.rs`: decided changes with their links and mail, timers,
+//! notices, the outbox, the report), [`UserStore`] (`users.rs`: people, API
+//! tokens, the audit log) and [`AccountStore`] (`accounts.rs`: the console's
+//! sign-ins, handed to the kit as [`RmAccounts`]). [`RmStore`] is their union. `columns.rs` says how values are
 //! stored (timestamps as Unix milliseconds). Each backend owns its
 //! migrations (`migrations/<backend>/`), and one conformance suite
 //! (`tests/store.rs`) runs against both.
@@ -18,12 +21,14 @@
 //!
 //! **Invariant:** nothing recoverable and secret is stored in clear. Callers
 //! seal connection secrets, subjects' identities and access results with the
-//! [`crate::sealing::SealingKey`], and store only the SHA-256 of API tokens.
+//! [`crate::sealing::SealingKey`] (mail to send too: it holds addresses and
+//! links), and store only the SHA-256 of API tokens, sessions and links.
 //!
 //! **Invariant:** a change to a job and the recomputation of its request's
 //! status happen in one transaction that first locks the request's row, so
 //! two jobs finishing at once never leave the request's status stale.
 
+mod accounts;
 mod backend;
 mod columns;
 mod connections;
@@ -33,15 +38,20 @@ pub mod postgres;
 mod requests;
 mod settings;
 pub mod sqlite;
+mod users;
+mod workflow;
 
 use std::sync::Arc;
 
+pub use accounts::{AccountStore, RmAccounts};
 pub(crate) use backend::Backend;
 pub use connections::ConnectionStore;
 pub use jobs::JobStore;
 pub use model::*;
 pub use requests::RequestStore;
 pub use settings::SettingStore;
+pub use users::UserStore;
+pub use workflow::WorkflowStore;
 
 // Where the data lives is said as for the platform's store.
 pub use custos_store::{redact_url, DataSource, LocateError, Location};
@@ -70,14 +80,25 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// Everything the Request Manager keeps: the union of the area traits, each
 /// implemented once, for every `Backend` (`backend.rs`), in its own module.
-pub trait RmStore: SettingStore + ConnectionStore + RequestStore + JobStore + Send + Sync + 'static {
+pub trait RmStore:
+    SettingStore
+    + ConnectionStore
+    + RequestStore
+    + JobStore
+    + WorkflowStore
+    + UserStore
+    + AccountStore
+    + Send
+    + Sync
+    + 'static
+{
     /// Which backend this is, for logs: `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
 }
 
 impl<B> RmStore for B
 where
-    B: Backend + SettingStore + ConnectionStore + RequestStore + JobStore,
+    B: Backend + SettingStore + ConnectionStore + RequestStore + JobStore + WorkflowStore + UserStore + AccountStore,
 {
     fn backend(&self) -> &'static str {
         B::NAME

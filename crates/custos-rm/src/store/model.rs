@@ -2,8 +2,10 @@
 
 use time::OffsetDateTime;
 
+use crate::domain::extension::Extension;
 use crate::domain::job::JobState;
 use crate::domain::request::{Regulation, RequestKind, RequestStatus};
+use crate::domain::role::Role;
 
 #[derive(Debug, Clone)]
 pub struct NewConnection {
@@ -16,6 +18,8 @@ pub struct NewConnection {
     pub web_key: String,
     pub web_secret_sealed: String,
     pub created_at: OffsetDateTime,
+    /// A Custos platform's signing certificate, pinned.
+    pub certificate_sha256: Option<String>,
 }
 
 /// A connection as shown: no secrets.
@@ -28,6 +32,10 @@ pub struct Connection {
     pub workspace_key: String,
     pub web_key: String,
     pub created_at: OffsetDateTime,
+    /// The pinned SHA-256 fingerprint of a Custos platform's signing certificate.
+    pub certificate_sha256: Option<String>,
+    /// When it was last checked (connected or re-checked).
+    pub checked_at: Option<OffsetDateTime>,
 }
 
 /// A connection with its sealed secrets, for the worker.
@@ -51,6 +59,12 @@ pub struct NewRequest {
     pub received_at: OffsetDateTime,
     pub deadline: OffsetDateTime,
     pub created_at: OffsetDateTime,
+    /// Where the workflow puts it on receipt; its jobs are due at once only when `processing`.
+    pub status: RequestStatus,
+    pub verify: bool,
+    pub needs_approval: bool,
+    /// When its status's timer fires (the verification link's expiry).
+    pub timer_at: Option<OffsetDateTime>,
 }
 
 #[derive(Debug, Clone)]
@@ -71,7 +85,36 @@ pub struct RequestRecord {
     pub received_at: OffsetDateTime,
     pub deadline: OffsetDateTime,
     pub created_at: OffsetDateTime,
+    /// When it was answered: its package delivered, or closed.
     pub finished_at: Option<OffsetDateTime>,
+    pub verify: bool,
+    pub needs_approval: bool,
+    /// When its status's timer fires (a link's expiry), if it has one.
+    pub timer_at: Option<OffsetDateTime>,
+    pub extension: Option<Extension>,
+    /// Why it was denied; the subject is told.
+    pub denial_reason: Option<String>,
+    /// Operator notices sent ([`NOTICE_DUE_SOON`], [`NOTICE_OVERDUE`], [`NOTICE_FAILED`]).
+    pub notices: i64,
+}
+
+/// Told to operators five days before the deadline.
+pub const NOTICE_DUE_SOON: i64 = 1;
+/// Told to operators when the deadline passed.
+pub const NOTICE_OVERDUE: i64 = 2;
+/// Told to operators when the request failed.
+pub const NOTICE_FAILED: i64 = 4;
+
+impl RequestRecord {
+    /// The deadline in force: the extended one once extended.
+    pub fn effective_deadline(&self) -> OffsetDateTime {
+        self.extension.as_ref().map_or(self.deadline, |extension| extension.deadline)
+    }
+
+    /// Whether the subject gave an email address (verification and delivery go there).
+    pub fn has_email(&self) -> bool {
+        self.subject_kinds.iter().any(|kind| kind == "email")
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,6 +139,8 @@ pub struct JobRecord {
 pub struct AuditEntry {
     pub at: OffsetDateTime,
     pub connection_name: Option<String>,
+    /// Who: a user's email, `token NAME`, `cli`; `None` is the system.
+    pub actor: Option<String>,
     pub event: String,
 }
 
@@ -109,6 +154,10 @@ pub struct RequestDetail {
 #[derive(Debug, Clone, Default)]
 pub struct RequestFilter {
     pub status: Option<RequestStatus>,
+    pub kind: Option<RequestKind>,
+    pub regulation: Option<Regulation>,
+    /// Keyset paging: only requests listed after this one (its creation time and id).
+    pub after: Option<(OffsetDateTime, String)>,
     /// Only requests past their deadline (or only those within it), as of
     /// the `now` the list is asked for.
     pub overdue: Option<bool>,
@@ -173,6 +222,156 @@ impl JobUpdate {
             last_error: None,
             results_sealed: None,
             audit: audit.into(),
+        }
+    }
+}
+
+/// A user of the console.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub email: String,
+    pub role: Role,
+    /// Told when a request fails, nears its deadline or passes it.
+    pub notify: bool,
+    pub created_at: OffsetDateTime,
+}
+
+/// An API token's name (for the audit trail) and role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiToken {
+    pub name: String,
+    pub role: Role,
+}
+
+/// A line of the audit log: outside any request, or of a request's trail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActivityEntry {
+    pub at: OffsetDateTime,
+    /// A user's email, `token NAME`, `cli` or `system`.
+    pub actor: String,
+    pub event: String,
+    pub request_id: Option<String>,
+    pub connection_name: Option<String>,
+}
+
+/// What a subject's one-time link is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubjectLinkPurpose {
+    /// Confirms the request (used once).
+    Verify,
+    /// Downloads an access request's package (a few times).
+    Download,
+}
+
+impl SubjectLinkPurpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubjectLinkPurpose::Verify => "verify",
+            SubjectLinkPurpose::Download => "download",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<SubjectLinkPurpose> {
+        [SubjectLinkPurpose::Verify, SubjectLinkPurpose::Download].into_iter().find(|p| p.as_str() == text)
+    }
+}
+
+/// A link to issue; its token is not here, only its SHA-256 digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSubjectLink {
+    pub digest: String,
+    pub purpose: SubjectLinkPurpose,
+    pub expires_at: OffsetDateTime,
+    pub max_uses: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubjectLink {
+    pub request_id: String,
+    pub purpose: SubjectLinkPurpose,
+    pub created_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+    pub uses: i64,
+    pub max_uses: i64,
+    /// Replaced by a newer link of the same purpose.
+    pub revoked: bool,
+}
+
+impl SubjectLink {
+    /// Whether it can be followed (once more) at `now`.
+    pub fn usable(&self, now: OffsetDateTime) -> bool {
+        !self.revoked && self.uses < self.max_uses && now < self.expires_at
+    }
+}
+
+/// A message to send. Recipient and body are sealed: they hold an address and links.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMail {
+    /// What it says: `verification`, `delivery`, `denied`, … (for the list kept for sending by hand).
+    pub kind: String,
+    pub recipient_sealed: String,
+    pub subject: String,
+    pub body_sealed: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMail {
+    pub id: i64,
+    pub request_id: Option<String>,
+    pub kind: String,
+    pub recipient_sealed: String,
+    pub subject: String,
+    pub body_sealed: String,
+    pub created_at: OffsetDateTime,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub sent_at: Option<OffsetDateTime>,
+    pub sent_by: Option<String>,
+}
+
+/// A decided change to a request, written only if it is still in `from`:
+/// its status, timer and details, the effects that go with it (a link
+/// issued, mail queued, jobs started), and its audit lines.
+#[derive(Debug, Clone)]
+pub struct RequestChange {
+    pub id: String,
+    pub from: RequestStatus,
+    pub to: RequestStatus,
+    /// Replaces the timer.
+    pub timer_at: Option<OffsetDateTime>,
+    pub extension: Option<Extension>,
+    pub denial_reason: Option<String>,
+    /// Makes its pending jobs due now.
+    pub start_jobs: bool,
+    /// A link (by digest) used up by this change.
+    pub use_link: Option<String>,
+    /// A link issued; the unused links of its purpose are revoked.
+    pub link: Option<NewSubjectLink>,
+    pub mail: Vec<NewMail>,
+    /// Operator notices this change sends.
+    pub notices: i64,
+    /// A user's email, `token NAME`, `cli`; `None` is the system.
+    pub actor: Option<String>,
+    pub audit: Vec<String>,
+}
+
+impl RequestChange {
+    /// A change from `from` to `to`, with nothing else yet.
+    pub fn new(id: &str, from: RequestStatus, to: RequestStatus, actor: Option<String>) -> RequestChange {
+        RequestChange {
+            id: id.to_owned(),
+            from,
+            to,
+            timer_at: None,
+            extension: None,
+            denial_reason: None,
+            start_jobs: false,
+            use_link: None,
+            link: None,
+            mail: Vec::new(),
+            notices: 0,
+            actor,
+            audit: Vec::new(),
         }
     }
 }

@@ -1,11 +1,20 @@
 //! The HTTP API's own rules, with no platform behind it: authentication,
-//! validation naming fields, unreachable platforms, unsigned callbacks.
-//! Everything that needs a platform is in `crates/custos/tests/rm.rs`,
-//! against real `custos serve` processes.
+//! validation naming fields, unreachable platforms, unsigned callbacks
+//! (here); roles and sessions on every route (`roles.rs`); the workflow's
+//! rules and timers, moved by a manual clock (`workflow.rs`). Everything
+//! that needs a platform is in `crates/custos/tests/rm.rs`, against real
+//! `custos serve` processes.
+
+mod roles;
+mod workflow;
 
 use std::path::Path;
+use std::sync::Arc;
 
-use custos_rm::store::DataSource;
+use custos_kit::clock::ManualClock;
+use custos_rm::config::WorkflowConfig;
+use custos_rm::domain::role::{Actor, Role};
+use custos_rm::store::{DataSource, NewConnection};
 use custos_rm::{RequestManager, ServeConfig};
 use serde_json::{json, Value};
 
@@ -14,6 +23,8 @@ struct Service {
     token: String,
     client: reqwest::Client,
     dir: tempfile::TempDir,
+    manager: RequestManager,
+    clock: Arc<ManualClock>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -30,20 +41,52 @@ async fn manager(dir: &Path) -> RequestManager {
 }
 
 async fn start() -> Service {
+    start_with(|config| config).await
+}
+
+/// The service on a free port, its public URL that address, its time a
+/// manual clock (starting now), its workflow configured by `configure`.
+async fn start_with(configure: impl FnOnce(WorkflowConfig) -> WorkflowConfig) -> Service {
     let dir = tempfile::tempdir().unwrap();
-    let manager = manager(dir.path()).await;
-    let token = manager.issue_api_token().await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
+    let clock = Arc::new(ManualClock::new(time::OffsetDateTime::now_utc()));
+    let config = configure(WorkflowConfig::new(url::Url::parse(&base).unwrap()));
+    let manager = manager(dir.path()).await.with_config(config).with_clock(clock.clone());
+    let (token, _) = manager.issue_api_token(Role::SuperAdmin, "init", &Actor::Cli).await.unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let config = ServeConfig { public_url: base.clone(), poll_interval: std::time::Duration::from_secs(60) };
-    tokio::spawn(custos_rm::serve(listener, manager, config, async move {
+    let serve_config = ServeConfig { public_url: base.clone(), poll_interval: std::time::Duration::from_secs(60) };
+    tokio::spawn(custos_rm::serve(listener, manager.clone(), serve_config, async move {
         let _ = stopped.await;
     }));
-    Service { base, token, client: reqwest::Client::new(), dir, stop: Some(stop) }
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    Service { base, token, client, dir, manager, clock, stop: Some(stop) }
 }
 
 impl Service {
+    /// A connection straight into the store: nothing listens there, so its
+    /// jobs only retry; enough for the workflow's own rules.
+    async fn fake_connection(&self) {
+        let sealed = self.manager.key.seal("secret");
+        let connection = NewConnection {
+            name: "unreachable".into(),
+            pod: None,
+            base_url: Some("http://127.0.0.1:9".into()),
+            workspace_key: "wk".into(),
+            workspace_secret_sealed: sealed.clone(),
+            web_key: "bk".into(),
+            web_secret_sealed: sealed,
+            created_at: self.manager.now(),
+            certificate_sha256: None,
+        };
+        self.manager.store.insert_connection(connection).await.unwrap();
+    }
+
+    /// A token with `role`.
+    async fn token(&self, role: Role) -> String {
+        self.manager.issue_api_token(role, role.as_str(), &Actor::Cli).await.unwrap().0
+    }
+
     async fn call(
         &self,
         method: reqwest::Method,
@@ -58,10 +101,7 @@ impl Service {
         if let Some(body) = body {
             request = request.json(&body);
         }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        read(request).await
     }
 
     async fn post(&self, path: &str, body: Value) -> (u16, Value) {
@@ -71,6 +111,14 @@ impl Service {
     async fn get(&self, path: &str) -> (u16, Value) {
         self.call(reqwest::Method::GET, path, Some(&self.token), None).await
     }
+}
+
+/// Sends `request`: its status, and its body as JSON (or as a string).
+async fn read(request: reqwest::RequestBuilder) -> (u16, Value) {
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
 }
 
 fn fields(errors: &Value) -> Vec<String> {
@@ -199,8 +247,8 @@ async fn unsigned_and_unverifiable_callbacks_are_refused() {
     let response = service
         .client
         .post(format!("{}/rm/v1/callbacks/opendsr", service.base))
-        .header("X-OpenDSR-Signature", include_str!("fixtures/status-body.sig"))
-        .body(include_str!("fixtures/status-body.json"))
+        .header("X-OpenDSR-Signature", include_str!("../fixtures/status-body.sig"))
+        .body(include_str!("../fixtures/status-body.json"))
         .send()
         .await
         .unwrap();
